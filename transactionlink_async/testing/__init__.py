@@ -1,0 +1,8 @@
+"""A fake TransactionLink API server for tests, demos and benchmarks."""
+
+from ._faults import FaultRule
+from ._journal import JournalEntry
+from ._server import FakeTransactionLink
+from ._workflows import FINAL_STATUSES, WorkflowScript
+
+__all__ = ["FINAL_STATUSES", "FakeTransactionLink", "FaultRule", "JournalEntry", "WorkflowScript"]

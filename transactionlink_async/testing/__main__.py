@@ -1,0 +1,70 @@
+"""`python -m transactionlink_async.testing serve`: the fake API in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._server import FakeTransactionLink
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transactionlink_async.testing")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve the fake API; print one JSON line with its address and credentials"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument(
+        "--access-token-lifetime", type=float, default=3600.0, help="seconds (default 3600)"
+    )
+    serve.add_argument(
+        "--journal-limit",
+        type=int,
+        default=10_000,
+        help="requests kept in the journal (default 10000), so long runs stay small",
+    )
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Windows has no add_signal_handler; Ctrl+C still ends the process there.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with FakeTransactionLink(
+        host=args.host,
+        port=args.port,
+        access_token_lifetime=args.access_token_lifetime,
+        journal_limit=args.journal_limit,
+    ) as fake:
+        line = {
+            "base_url": fake.base_url,
+            "org_token": fake.org_token,
+            "api_key": fake.api_key,
+            "api_secret": fake.api_secret,
+        }
+        # One line, flushed: the parent process reads it to learn where to connect.
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The fake API's state and route handlers, speaking raw JSON like the real service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ._auth import TokenStore
+from ._http import (
+    JSON_CONTENT_TYPE,
+    ApiError,
+    format_timestamp,
+    json_response,
+    parse_timestamp,
+    read_json_object,
+)
+from ._workflows import Execution, WorkflowProgress, WorkflowScript
+
+__all__ = ["FakeApi"]
+
+_MIN_EXPIRY = dt.timedelta(minutes=30)
+_MAX_EXPIRY = dt.timedelta(days=30)
+# The client checks the window before sending; this slack keeps a value it accepted a
+# moment ago from flipping to 400 on the way over.
+_EXPIRY_SLACK = dt.timedelta(seconds=60)
+
+_PERSONAL_FIELDS = ("firstName", "lastName", "personalNumber", "email", "phone")
+_BUSINESS_FIELDS = ("companyName", "companyNumber", "companyAddress")
+
+
+def _wall_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _required_text(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"{key} is required and must be a non-empty string")
+    return value
+
+
+def _optional_text(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"{key} must be a string")
+    return value
+
+
+class FakeApi:
+    """Cases, parameter sets, workflow executions and the handlers that serve them."""
+
+    def __init__(
+        self,
+        tokens: TokenStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        parameters_id_key: str = "id",
+        inline_result_limit: int = 9 * 1024 * 1024,
+    ) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self.parameters_id_key = parameters_id_key
+        self.inline_result_limit = inline_result_limit
+        self.workspace_id = str(uuid.uuid4())
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.parameter_sets: dict[str, dict[str, Any]] = {}
+        self.scripts: dict[str, WorkflowScript] = {}
+        self.default_script = WorkflowScript()
+        self._executions: dict[str, Execution] = {}
+
+    # -- configuration -------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/auth/authorize", self.authorize),
+            web.post("/auth/refresh", self.refresh),
+            web.post("/cases", self.create_case),
+            web.post("/parameters", self.create_parameters),
+            web.post("/workflows/run", self.run_workflow),
+            web.post("/workflows", self.initialise_workflow),
+            web.get("/workflows/{id}", self.get_workflow),
+            web.post("/workflows/{id}/cancel", self.cancel_workflow),
+            web.get("/workflows/{id}/result", self.get_result),
+        ]
+
+    def execution(self, execution_id: str) -> Execution:
+        """The execution with this id; KeyError names it when there is none."""
+        try:
+            return self._executions[execution_id]
+        except KeyError:
+            raise KeyError(f"no workflow execution {execution_id!r}") from None
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every execution's current JSON, without counting as a poll."""
+        now = self.clock()
+        return {eid: e.render(e.progress.status(now)) for eid, e in self._executions.items()}
+
+    # -- authentication ------------------------------------------------------------------
+
+    def _require_auth(self, request: web.Request) -> None:
+        if not self.tokens.accepts(request.headers.get("Authorization")):
+            raise ApiError(401, "The access token is missing, invalid or expired")
+
+    async def authorize(self, request: web.Request) -> web.StreamResponse:
+        payload = read_json_object(request, await request.read())
+        answer = self.tokens.authorize(payload.get("key"), payload.get("secret"))
+        if answer is None:
+            raise ApiError(401, "Invalid API key or secret")
+        return json_response(answer)
+
+    async def refresh(self, request: web.Request) -> web.StreamResponse:
+        payload = read_json_object(request, await request.read())
+        token = payload.get("refreshToken")
+        if not isinstance(token, str) or not token:
+            raise ApiError(400, "refreshToken is required")
+        answer = self.tokens.refresh(token)
+        if answer is None:
+            raise ApiError(401, "The refresh token is unknown, used or revoked")
+        return json_response(answer)
+
+    # -- cases and parameters ------------------------------------------------------------
+
+    async def create_case(self, request: web.Request) -> web.StreamResponse:
+        self._require_auth(request)
+        payload = read_json_object(request, await request.read())
+        documents = payload.get("documents", [])
+        if not isinstance(documents, list):
+            raise ApiError(400, "documents must be a list")
+        case_id = str(uuid.uuid4())
+        case: dict[str, Any] = {
+            "caseId": case_id,
+            "partyId": str(uuid.uuid4()),
+            "createdDate": format_timestamp(_wall_now()),
+            "partyDetails": {
+                "personal": {key: payload.get(key) for key in _PERSONAL_FIELDS},
+                "business": {key: payload.get(key) for key in _BUSINESS_FIELDS},
+                "documents": documents,
+            },
+        }
+        self.cases[case_id] = case
+        return json_response(case, status=201)
+
+    async def create_parameters(self, request: web.Request) -> web.StreamResponse:
+        self._require_auth(request)
+        payload = read_json_object(request, await request.read())
+        parameters_id = str(uuid.uuid4())
+        self.parameter_sets[parameters_id] = payload
+        return json_response({self.parameters_id_key: parameters_id})
+
+    # -- workflows -----------------------------------------------------------------------
+
+    def _new_execution(
+        self, definition_id: str, initial_status: str, document: dict[str, Any]
+    ) -> Execution:
+        script = self.scripts.get(definition_id, self.default_script)
+        execution_id = document["id"]
+        execution = Execution(
+            id=execution_id,
+            document=document,
+            progress=WorkflowProgress(script, initial_status, started_at=self.clock()),
+        )
+        self._executions[execution_id] = execution
+        return execution
+
+    def _base_document(self, definition_id: str, locale: str) -> dict[str, Any]:
+        script = self.scripts.get(definition_id, self.default_script)
+        return {
+            "id": str(uuid.uuid4()),
+            "workspaceId": self.workspace_id,
+            "workflowDefinitionId": definition_id,
+            "name": script.name or definition_id,
+            "revision": "1",
+            "locale": locale,
+            "expiresAt": None,
+            "uiOptions": {},
+            "executionType": "INTERACTIVE" if script.interactive else "BACKGROUND",
+            "executionVersion": 1,
+            "parameters": {},
+            "origin": {"type": "API"},
+        }
+
+    async def run_workflow(self, request: web.Request) -> web.StreamResponse:
+        """The v1 start: an existing case, a definition, optional stored parameters."""
+        self._require_auth(request)
+        payload = read_json_object(request, await request.read())
+        case_id = _required_text(payload, "caseId")
+        definition_id = _required_text(payload, "workflowDefinitionId")
+        parameters_id = _optional_text(payload, "parametersId")
+        if case_id not in self.cases:
+            raise ApiError(404, f"Case {case_id} does not exist")
+        if parameters_id is not None and parameters_id not in self.parameter_sets:
+            raise ApiError(404, f"Parameters {parameters_id} do not exist")
+        document = self._base_document(definition_id, "en")
+        document["executionType"] = "BACKGROUND"
+        document["caseId"] = case_id
+        if parameters_id is not None:
+            document["parameters"] = self.parameter_sets[parameters_id]
+        execution = self._new_execution(definition_id, "CREATED", document)
+        return json_response({"id": execution.id, "caseId": case_id, "status": "CREATED"})
+
+    async def initialise_workflow(self, request: web.Request) -> web.StreamResponse:
+        """The v3 start: a background or interactive execution."""
+        self._require_auth(request)
+        payload = read_json_object(request, await request.read())
+        definition_id = _required_text(payload, "workflowDefinitionId")
+        locale = _required_text(payload, "locale")
+        parameters = payload.get("parameters")
+        if not isinstance(parameters, dict):
+            raise ApiError(400, "parameters is required and must be an object (may be empty)")
+        expires_at = self._checked_expiry(_optional_text(payload, "expiresAt"))
+        record_id = _optional_text(payload, "recordId")
+
+        document = self._base_document(definition_id, locale)
+        document["parameters"] = parameters
+        document["expiresAt"] = expires_at
+        if record_id is not None:
+            document["recordId"] = record_id
+        if document["executionType"] == "INTERACTIVE":
+            document["link"] = f"https://app.transactionlink.io/workflow/{document['id']}"
+            document["token"] = secrets.token_urlsafe(24)
+        execution = self._new_execution(definition_id, "INITIALISED", document)
+        return json_response(execution.render("INITIALISED"))
+
+    @staticmethod
+    def _checked_expiry(text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            moment = parse_timestamp(text)
+        except ValueError:
+            raise ApiError(400, "expiresAt must be an ISO 8601 date-time with an offset") from None
+        ahead = moment - _wall_now()
+        if not _MIN_EXPIRY - _EXPIRY_SLACK <= ahead <= _MAX_EXPIRY + _EXPIRY_SLACK:
+            raise ApiError(400, "expiresAt must be between 30 minutes and 30 days from now")
+        return format_timestamp(moment)
+
+    def _lookup(self, request: web.Request) -> Execution:
+        execution_id = request.match_info["id"]
+        execution = self._executions.get(execution_id)
+        if execution is None:
+            raise ApiError(404, f"Workflow execution {execution_id} does not exist")
+        return execution
+
+    async def get_workflow(self, request: web.Request) -> web.StreamResponse:
+        self._require_auth(request)
+        execution = self._lookup(request)
+        return json_response(execution.render(execution.progress.poll(self.clock())))
+
+    async def cancel_workflow(self, request: web.Request) -> web.StreamResponse:
+        self._require_auth(request)
+        self._lookup(request).cancel(self.clock())
+        return web.Response(status=200)
+
+    async def get_result(self, request: web.Request) -> web.StreamResponse:
+        self._require_auth(request)
+        execution = self._lookup(request)
+        result = execution.result(self.clock())
+        if result is None:
+            raise ApiError(404, f"Workflow execution {execution.id} has no result")
+        return self.result_response(execution, result)
+
+    def result_response(self, execution: Execution, result: object) -> web.StreamResponse:
+        """The answer carrying a result; the place where large results will redirect."""
+        body = result if isinstance(result, bytes) else json.dumps(result).encode()
+        return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})

@@ -1,0 +1,401 @@
+"""FakeTransactionLink: the in-process fake of the TransactionLink API for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from ._api import FakeApi
+from ._auth import TokenStore
+from ._faults import DropMode, FaultRule, FaultRules
+from ._http import ApiError, error_response
+from ._journal import Journal, JournalEntry
+from ._workflows import WorkflowScript, default_result
+
+__all__ = ["FakeTransactionLink"]
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Handlers wake up at once on close; this only bounds a handler stuck elsewhere.
+_SHUTDOWN_TIMEOUT = 2.0
+# Benchmarks post large parameter sets; aiohttp's 1 MiB default would answer 413.
+_CLIENT_MAX_SIZE = 64 * 1024 * 1024
+
+
+class FakeTransactionLink:
+    """An aiohttp.web server on 127.0.0.1 (ephemeral port) that speaks the TransactionLink API.
+
+    Use as `async with FakeTransactionLink() as fake:` and point a client at
+    `fake.base_url` with `fake.org_token` or `fake.api_key`/`fake.api_secret`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_token_lifetime: float = 3600.0,
+        include_expiry_duration: bool = True,
+        refresh_token_single_use: bool = True,
+        inline_result_limit: int = 9 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+        parameters_id_key: str = "id",
+        org_token: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        journal_limit: int | None = None,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._tokens = TokenStore(
+            org_token=org_token,
+            api_key=api_key,
+            api_secret=api_secret,
+            access_token_lifetime=access_token_lifetime,
+            include_expiry_duration=include_expiry_duration,
+            refresh_token_single_use=refresh_token_single_use,
+        )
+        self._api = FakeApi(
+            self._tokens,
+            clock=clock,
+            parameters_id_key=parameters_id_key,
+            inline_result_limit=inline_result_limit,
+        )
+        self._journal = Journal(journal_limit)
+        self._faults = FaultRules()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._closing = asyncio.Event()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the socket and start serving."""
+        if self._runner is not None or self._closed:
+            raise RuntimeError("a FakeTransactionLink can be started once")
+        app = web.Application(middlewares=[self._middleware], client_max_size=_CLIENT_MAX_SIZE)
+        app.add_routes(self._api.routes())
+        # handler_cancellation: a client that hangs up ends a delayed handler at once.
+        runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def aclose(self) -> None:
+        """Stop serving and close every client connection; safe to call twice."""
+        self._closed = True
+        self._closing.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeTransactionLink:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- where and who -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the fake server is not started; use `async with` or start()")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """ "http://127.0.0.1:PORT", with no trailing slash."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def org_token(self) -> str:
+        return self._tokens.org_token
+
+    @property
+    def api_key(self) -> str:
+        return self._tokens.api_key
+
+    @property
+    def api_secret(self) -> str:
+        return self._tokens.api_secret
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def expire_access_tokens(self) -> None:
+        """Refuse (401) every access JWT issued so far; new ones work."""
+        self._tokens.expire_access_tokens()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Refuse (401) every refresh token issued so far; authorize still works."""
+        self._tokens.revoke_refresh_tokens()
+
+    def set_access_token_lifetime(self, seconds: float) -> None:
+        """Lifetime (JWT `exp` and `expiryDuration`) of the access tokens issued from now on."""
+        self._tokens.access_token_lifetime = seconds
+
+    @property
+    def access_tokens_issued(self) -> int:
+        return self._tokens.access_tokens_issued
+
+    # -- workflows -----------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock that time-based workflow progress is measured on."""
+        return self._api.clock
+
+    @property
+    def inline_result_limit(self) -> int:
+        return self._api.inline_result_limit
+
+    def define_workflow(
+        self,
+        definition_id: str,
+        *,
+        statuses: tuple[str, ...] = ("COMPLETED",),
+        polls_per_status: int = 1,
+        seconds_per_status: float | None = None,
+        interactive: bool = False,
+        result: object = default_result,
+        name: str | None = None,
+    ) -> WorkflowScript:
+        """Script the executions of a definition started from now on (see WorkflowScript)."""
+        script = WorkflowScript(
+            statuses=tuple(statuses),
+            polls_per_status=polls_per_status,
+            seconds_per_status=seconds_per_status,
+            interactive=interactive,
+            result=result,
+            name=name,
+        )
+        self._api.scripts[definition_id] = script
+        return script
+
+    def set_status(self, execution_id: str, status: str) -> None:
+        """Put an execution in `status` for good, whatever its script says."""
+        self._api.execution(execution_id).progress.pin(status)
+
+    def set_result(self, execution_id: str, result: object) -> None:
+        """Replace an execution's result: JSON, raw bytes, a callable of the id, or None."""
+        self._api.execution(execution_id).set_result(result)
+
+    @property
+    def executions(self) -> dict[str, dict[str, Any]]:
+        """A snapshot of every execution's current JSON by id (reading it is not a poll)."""
+        return self._api.snapshot()
+
+    @property
+    def cases(self) -> dict[str, dict[str, Any]]:
+        """The cases created, by caseId (the 201 answers)."""
+        return self._api.cases
+
+    @property
+    def parameter_sets(self) -> dict[str, dict[str, Any]]:
+        """The bodies posted to /parameters, by their id."""
+        return self._api.parameter_sets
+
+    # -- journal -------------------------------------------------------------------------
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        """Every request seen, in arrival order (the live list)."""
+        return self._journal.entries
+
+    def requests(
+        self, method: str | None = None, path_glob: str | None = None
+    ) -> list[JournalEntry]:
+        """Journal entries matching a method ("*"/None = any) and a path glob."""
+        return self._journal.requests(method, path_glob)
+
+    def count(self, method: str | None, path_glob: str | None) -> int:
+        """How many journal entries match."""
+        return self._journal.count(method, path_glob)
+
+    def in_flight(self, method: str | None = None, path_glob: str | None = None) -> int:
+        """Matching requests being handled right now."""
+        return self._journal.in_flight(method, path_glob)
+
+    def max_in_flight(self, method: str | None = None, path_glob: str | None = None) -> int:
+        """The most matching requests ever handled at the same time."""
+        return self._journal.max_in_flight(method, path_glob)
+
+    # -- faults --------------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path_glob: str,
+        *,
+        status: int | None = None,
+        retry_after: str | float | None = None,
+        body: Any = None,
+        times: int | None = 1,
+        drop: DropMode | None = None,
+        delay: float = 0.0,
+        truncate_at: int | None = None,
+        content_type: str | None = None,
+    ) -> FaultRule:
+        """Add a fault rule (see FaultRule); rules match in insertion order."""
+        return self._faults.add(
+            FaultRule(
+                method=method,
+                path_glob=path_glob,
+                status=status,
+                retry_after=retry_after,
+                body=body,
+                times=times,
+                drop=drop,
+                delay=delay,
+                truncate_at=truncate_at,
+                content_type=content_type,
+            )
+        )
+
+    def clear_faults(self) -> None:
+        """Forget every fault rule not yet used up (faults_fired keeps its counts)."""
+        self._faults.clear()
+
+    @property
+    def faults_fired(self) -> Counter[str]:
+        """How often each kind of fault fired, by kind.
+
+        Kinds: status, retry_after, drop_before_body, drop_after_body, delay, truncate.
+        """
+        return self._faults.fired
+
+    # -- the request path ----------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        entry = self._journal.begin(
+            request.method, request.path, request.query_string, dict(request.headers)
+        )
+        rule = self._faults.take(request.method, request.path)
+        if rule is not None:
+            entry.faults = rule.kinds
+        try:
+            response = await self._respond(request, handler, entry, rule)
+            if response is not None:
+                entry.status = response.status
+                return response
+            return _drop(request)
+        finally:
+            self._journal.finish(entry)
+
+    async def _respond(
+        self,
+        request: web.Request,
+        handler: _Handler,
+        entry: JournalEntry,
+        rule: FaultRule | None,
+    ) -> web.StreamResponse | None:
+        """The answer to send, or None to drop the connection without one."""
+        if rule is not None and rule.drop == "before_body":
+            await self._pause(rule.delay)
+            return None
+        try:
+            entry.body = await request.read()
+        except web.HTTPException as exc:  # 413 for a body over client_max_size
+            return error_response(exc.status, exc.reason)
+        if rule is not None and rule.drop == "after_body":
+            await self._pause(rule.delay)
+            return None
+        response: web.StreamResponse
+        if rule is not None and rule.answers:
+            response = _rule_response(rule)
+        else:
+            response = await _call(handler, request)
+        if rule is None:
+            return response
+        retry_after = rule.retry_after_header
+        if retry_after is not None:
+            response.headers["Retry-After"] = retry_after
+        if await self._pause(rule.delay):
+            return None
+        if rule.truncate_at is not None and isinstance(response, web.Response):
+            return await _send_truncated(request, response, rule.truncate_at)
+        return response
+
+    async def _pause(self, delay: float) -> bool:
+        """Wait `delay` seconds; True when the server began closing meanwhile."""
+        if delay <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._closing.wait(), delay)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+
+async def _call(handler: _Handler, request: web.Request) -> web.StreamResponse:
+    """Run a handler, turning its errors (and aiohttp's 404/405/413) into ErrorResponses."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, code=exc.code)
+    except web.HTTPException as exc:
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(exc.status, exc.reason, headers=headers)
+
+
+def _rule_response(rule: FaultRule) -> web.Response:
+    status = rule.status if rule.status is not None else 200
+    if rule.body is None:
+        return error_response(status, f"Injected fault: HTTP {status}")
+    body = rule.body if isinstance(rule.body, bytes) else json.dumps(rule.body).encode()
+    return web.Response(
+        status=status,
+        body=body,
+        headers={"Content-Type": rule.content_type or "application/json"},
+    )
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    transport = request.transport
+    if transport is not None:
+        # abort, not close: nothing may be flushed, the client must see the connection die.
+        transport.abort()
+    # Never written: aiohttp notices the dead transport and skips it quietly.
+    return web.Response()
+
+
+async def _send_truncated(
+    request: web.Request, response: web.Response, limit: int
+) -> web.StreamResponse:
+    body = response.body if isinstance(response.body, bytes) else b""
+    stream = web.StreamResponse(status=response.status, reason=response.reason)
+    for name, value in response.headers.items():
+        if name.lower() != "content-length":
+            stream.headers.add(name, value)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    await stream.write(body[:limit])
+    transport = request.transport
+    if transport is not None:
+        # close, not abort: the partial bytes must reach the client before the FIN.
+        transport.close()
+    return stream
