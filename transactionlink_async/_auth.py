@@ -1,0 +1,266 @@
+"""Credentials, and the token keeper: single-flight refresh, early renewal and the 401 rule."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+import attrs
+
+from .errors import AuthenticationError, BadRequestError, InvalidResponseError
+
+__all__ = [
+    "ApiKey",
+    "Credentials",
+    "OrganizationToken",
+    "TokenKeeper",
+    "keeper_for",
+    "token_lifetime",
+]
+
+logger = logging.getLogger("transactionlink_async")
+
+#: Renew this long before expiry (or half the lifetime, for tokens shorter than twice this).
+REFRESH_MARGIN = 60.0
+
+
+def _check_header_safe(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value or value.strip() != value or any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        raise ValueError(
+            f"{name} must be a non-empty string without spaces or control characters "
+            "(check for a stray newline when reading it from a file or environment)"
+        )
+    return value
+
+
+class OrganizationToken:
+    """An organization API token (`tot_...`), sent as `Authorization: tot_...` with no Bearer."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str) -> None:
+        token = _check_header_safe("OrganizationToken", token)
+        if not token.startswith("tot_"):
+            raise ValueError(
+                "an organization token starts with 'tot_'; for an API key and secret use "
+                "ApiKey(key, secret)"
+            )
+        self._token = token
+
+    @property
+    def token(self) -> str:
+        """The token itself (kept out of repr and str)."""
+        return self._token
+
+    def __repr__(self) -> str:
+        return "OrganizationToken('tot_…')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OrganizationToken) and other._token == self._token
+
+    def __hash__(self) -> int:
+        return hash((OrganizationToken, self._token))
+
+
+class ApiKey:
+    """An API key and secret, exchanged for a JWT at `/auth/authorize` and refreshed as needed."""
+
+    __slots__ = ("_key", "_secret")
+
+    def __init__(self, key: str, secret: str) -> None:
+        self._key = _check_header_safe("ApiKey key", key)
+        self._secret = _check_header_safe("ApiKey secret", secret)
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def secret(self) -> str:
+        return self._secret
+
+    def __repr__(self) -> str:
+        return "ApiKey(key='…', secret='…')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and (other._key, other._secret) == (
+            self._key,
+            self._secret,
+        )
+
+    def __hash__(self) -> int:
+        return hash((ApiKey, self._key, self._secret))
+
+
+Credentials = OrganizationToken | ApiKey
+
+#: Sends an unauthenticated JSON POST to an auth path and returns the parsed JSON answer;
+#: raises the SDK's APIError subclasses on error answers.
+AuthCall = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+
+
+class TokenKeeper(Protocol):
+    """Gives each call an Authorization value and renews it when the API refuses it."""
+
+    async def authorization(self) -> tuple[str, int]:
+        """The header value to send now, and the generation it belongs to."""
+        ...
+
+    async def renew_after_401(self, generation: int) -> bool:
+        """A call using `generation` got 401: renew if still current; True if a replay may help."""
+        ...
+
+
+class StaticKeeper:
+    """An organization token: nothing to renew."""
+
+    def __init__(self, credentials: OrganizationToken) -> None:
+        self._value = credentials.token
+
+    async def authorization(self) -> tuple[str, int]:
+        return self._value, 0
+
+    async def renew_after_401(self, generation: int) -> bool:
+        return False
+
+
+@attrs.frozen
+class _Token:
+    access: str = attrs.field(repr=False)
+    #: When to renew, on the keeper's monotonic clock (None: only on a 401).
+    renew_at: float | None
+
+
+def _jwt_claims(token: str) -> Mapping[str, Any] | None:
+    """The payload of a JWT, read without verification (we only need `exp`)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def token_lifetime(answer: Mapping[str, Any], *, wall_now: float) -> float | None:
+    """Seconds the new access token lives: `expiryDuration`, else the JWT's `exp`, else None."""
+    duration = answer.get("expiryDuration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0:
+        return float(duration)
+    access = answer.get("accessToken")
+    claims = _jwt_claims(access) if isinstance(access, str) else None
+    exp = claims.get("exp") if claims else None
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return max(0.0, float(exp) - wall_now)
+    return None
+
+
+def renew_at(
+    lifetime: float | None, *, obtained: float, margin: float = REFRESH_MARGIN
+) -> float | None:
+    """When to renew a token of `lifetime` seconds obtained at `obtained` (monotonic)."""
+    if lifetime is None:
+        return None
+    # Short-lived tokens would otherwise be "about to expire" from birth and never be used.
+    return obtained + lifetime - min(margin, lifetime / 2)
+
+
+class JwtKeeper:
+    """An API key and secret: authorize, renew early, once for all concurrent callers."""
+
+    def __init__(
+        self,
+        credentials: ApiKey,
+        call: AuthCall,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._credentials = credentials
+        self._call = call
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._token: _Token | None = None
+        self._refresh_token: str | None = None
+        self._generation = 0
+        # Locks belong to an event loop: made on first use in the running loop, never at import.
+        self._lock: anyio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_lock(self) -> anyio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock = anyio.Lock()
+            self._lock_loop = loop
+        return self._lock
+
+    def _is_fresh(self, token: _Token) -> bool:
+        return token.renew_at is None or self._clock() < token.renew_at
+
+    async def authorization(self) -> tuple[str, int]:
+        while True:
+            token, generation = self._token, self._generation
+            if token is not None and self._is_fresh(token):
+                return f"Bearer {token.access}", generation
+            await self._renew(generation)
+
+    async def renew_after_401(self, generation: int) -> bool:
+        if generation == self._generation:
+            self._token = None
+            await self._renew(generation)
+        # Either we renewed, or another task did since the refused call: replay either way.
+        return True
+
+    async def _renew(self, seen_generation: int) -> None:
+        async with self._get_lock():
+            if self._generation != seen_generation:
+                return  # another task renewed while we queued: use its token
+            answer = await self._fetch()
+            lifetime = token_lifetime(answer, wall_now=self._wall_clock())
+            access = answer["accessToken"]
+            refresh = answer.get("refreshToken")
+            self._token = _Token(access, renew_at(lifetime, obtained=self._clock()))
+            if isinstance(refresh, str) and refresh:
+                self._refresh_token = refresh
+            self._generation += 1
+
+    async def _fetch(self) -> Mapping[str, Any]:
+        refresh = self._refresh_token
+        if refresh is not None:
+            try:
+                return _check_answer(await self._call("/auth/refresh", {"refreshToken": refresh}))
+            except (AuthenticationError, BadRequestError) as exc:
+                logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
+                self._refresh_token = None
+        logger.debug("authorizing with the API key")
+        return _check_answer(
+            await self._call(
+                "/auth/authorize",
+                {"key": self._credentials.key, "secret": self._credentials.secret},
+            )
+        )
+
+
+def _check_answer(answer: Any) -> Mapping[str, Any]:
+    if not isinstance(answer, dict) or not isinstance(answer.get("accessToken"), str):
+        raise InvalidResponseError("the auth endpoint answered without an accessToken")
+    if not answer["accessToken"] or any(c in answer["accessToken"] for c in "\r\n "):
+        raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
+    return answer
+
+
+def keeper_for(credentials: Credentials, call: AuthCall) -> TokenKeeper:
+    """The token keeper that fits these credentials."""
+    if isinstance(credentials, OrganizationToken):
+        return StaticKeeper(credentials)
+    return JwtKeeper(credentials, call)
