@@ -1,0 +1,73 @@
+"""transactionlink_async: the asyncio SDK for the TransactionLink workflow API."""
+
+from ._auth import ApiKey, Credentials, OrganizationToken
+from ._client import DEFAULT_BASE_URL, TransactionLink
+from ._retry import PollPolicy, RetryPolicy
+from ._transport import Timeouts
+from ._version import __version__
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResultDownloadError,
+    ResultTooLargeError,
+    ServerError,
+    TransactionLinkError,
+    TransportError,
+    WaitTimeoutError,
+    WebhookVerificationError,
+)
+from .models import (
+    Case,
+    CaseDocument,
+    ErrorDetail,
+    LaunchRequest,
+    Parameters,
+    PartyDetails,
+    Phone,
+    WorkflowExecution,
+    WorkflowStatus,
+    is_final_status,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIError",
+    "ApiKey",
+    "AuthenticationError",
+    "BadRequestError",
+    "Case",
+    "CaseDocument",
+    "ClientClosedError",
+    "Credentials",
+    "ErrorDetail",
+    "InvalidResponseError",
+    "LaunchRequest",
+    "NotFoundError",
+    "OrganizationToken",
+    "Parameters",
+    "PartyDetails",
+    "PermissionDeniedError",
+    "Phone",
+    "PollPolicy",
+    "RateLimitError",
+    "ResultDownloadError",
+    "ResultTooLargeError",
+    "RetryPolicy",
+    "ServerError",
+    "Timeouts",
+    "TransactionLink",
+    "TransactionLinkError",
+    "TransportError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+    "WorkflowExecution",
+    "WorkflowStatus",
+    "__version__",
+    "is_final_status",
+]

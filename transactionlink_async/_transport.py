@@ -1,0 +1,158 @@
+"""The API's HTTP transport: one aiohttp session, timeouts, and aiohttp errors mapped to ours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+import yarl
+
+from ._retry import Failure
+
+__all__ = ["BodyTooLarge", "NoAnswer", "RawResponse", "Timeouts", "Transport"]
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"Timeouts.{attribute.name} must be > 0 or None, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Per-attempt limits of API calls, in seconds (None: no limit)."""
+
+    #: Opening a connection, including waiting for a free one in the pool.
+    connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
+    #: Idle time between bytes of an answer.
+    read: float | None = attrs.field(default=30.0, validator=_optional_positive)
+    #: One attempt of one API call, start to finish.
+    total: float | None = attrs.field(default=60.0, validator=_optional_positive)
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
+
+
+@attrs.frozen
+class RawResponse:
+    """An HTTP answer, read whole."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class NoAnswer(Exception):
+    """An attempt ended without an HTTP answer; `failure` says whether it may have arrived."""
+
+    def __init__(self, failure: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+
+
+class BodyTooLarge(Exception):
+    """The answer's body is larger than the caller allowed."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of a transport failure, free of URLs and headers."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer's body broke off"
+    return type(exc).__name__
+
+
+class Transport:
+    """Owns the API's aiohttp session; made lazily inside the running loop."""
+
+    def __init__(self, *, max_connections: int, timeouts: Timeouts, user_agent: str) -> None:
+        self._max_connections = max_connections
+        self._timeouts = timeouts
+        self._client_timeout = timeouts.client_timeout()
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._timeouts
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._client_timeout,
+                # No credentials here: they go on each request, so nothing can leak elsewhere.
+                headers={"User-Agent": self._user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+            # aiohttp silently resends an idempotent request once on a dropped keep-alive
+            # connection; our RetryPolicy must own every attempt, so that count is exact.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this TransactionLink client was first used in another event loop; "
+                "create one client per loop"
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: yarl.URL,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        max_body: int | None = None,
+    ) -> RawResponse:
+        """Send once; raise NoAnswer when no complete answer came, BodyTooLarge past max_body."""
+        session = self._get_session()
+        try:
+            async with session.request(
+                method, url, headers=headers, data=body, allow_redirects=False
+            ) as response:
+                data = await _read_body(response, max_body)
+                return RawResponse(response.status, response.headers, data)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The connection was never opened: the request provably did not leave.
+            raise NoAnswer(Failure.NOT_SENT, describe(exc)) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> bytes:
+    if max_body is None:
+        return await response.read()
+    length = response.content_length
+    if length is not None and length > max_body:
+        raise BodyTooLarge(length, max_body)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > max_body:
+            raise BodyTooLarge(None, max_body)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,148 @@
+"""Workflow executions: v1 run, v3 initialise, get, cancel and results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .._client import ApiRequest
+from .._retry import RetryMode
+from .._transport import BodyTooLarge
+from .._validate import (
+    check_expires_at,
+    check_id,
+    check_mapping,
+    check_optional_str,
+    check_text,
+    utc_now,
+)
+from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
+from ..models import LaunchRequest, WorkflowExecution
+from ._base import Resource
+
+__all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
+
+DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
+
+
+def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> dict[str, Any]:
+    """The JSON body of `POST /workflows`, after checking every argument."""
+    body: dict[str, Any] = {
+        "workflowDefinitionId": check_text(
+            "workflow_definition_id", request.workflow_definition_id
+        ),
+        "locale": check_text("locale", request.locale),
+        # Required by the API even when empty.
+        "parameters": (
+            {}
+            if request.parameters is None
+            else dict(check_mapping("parameters", request.parameters))
+        ),
+    }
+    if request.expires_at is not None:
+        expires_at = check_expires_at(request.expires_at, now=now or utc_now())
+        body["expiresAt"] = expires_at.isoformat()
+    record_id = check_optional_str("record_id", request.record_id)
+    if record_id is not None:
+        body["recordId"] = check_text("record_id", record_id)
+    try:
+        # Fail here, before sending, rather than on a half-serialised body.
+        json.dumps(body["parameters"])
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"parameters must be JSON-serialisable: {exc}") from exc
+    return body
+
+
+class Workflows(Resource):
+    """Workflow executions."""
+
+    async def run(
+        self,
+        *,
+        workflow_definition_id: str,
+        case_id: str,
+        parameters_id: str | None = None,
+    ) -> WorkflowExecution:
+        """Start a v1 workflow for a case (`POST /workflows/run`)."""
+        body = {
+            "workflowDefinitionId": check_text("workflow_definition_id", workflow_definition_id),
+            "caseId": check_text("case_id", case_id),
+        }
+        if parameters_id is not None:
+            body["parametersId"] = check_text("parameters_id", parameters_id)
+        request = ApiRequest(
+            method="POST", path="/workflows/run", json=body, mode=RetryMode.CREATING
+        )
+        return await self._send_model(request, WorkflowExecution)
+
+    async def initialise(
+        self,
+        *,
+        workflow_definition_id: str,
+        locale: str,
+        parameters: Mapping[str, Any] | None = None,
+        expires_at: datetime | None = None,
+        record_id: str | None = None,
+    ) -> WorkflowExecution:
+        """Start a v3 workflow execution (`POST /workflows`)."""
+        launch = LaunchRequest(
+            workflow_definition_id=workflow_definition_id,
+            locale=locale,
+            parameters=parameters,
+            expires_at=expires_at,
+            record_id=record_id,
+        )
+        return await self._initialise(initialise_body(launch))
+
+    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
+        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
+        return await self._send_model(request, WorkflowExecution)
+
+    async def get(self, execution_id: str) -> WorkflowExecution:
+        """The execution as it is now (`GET /workflows/{id}`)."""
+        path = f"/workflows/{check_id('execution_id', execution_id)}"
+        return await self._send_model(ApiRequest(method="GET", path=path), WorkflowExecution)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Cancel a running execution (`POST /workflows/{id}/cancel`); harmless to repeat."""
+        path = f"/workflows/{check_id('execution_id', execution_id)}/cancel"
+        await self._client.send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
+
+    async def get_result(
+        self, execution_id: str, *, max_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    ) -> Any:
+        """The execution's result as parsed JSON, refusing results above `max_bytes`."""
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        path = f"/workflows/{check_id('execution_id', execution_id)}/result"
+        request = ApiRequest(method="GET", path=path, max_body=max_bytes)
+        try:
+            response = await self._client.send(request)
+        except BodyTooLarge as exc:
+            raise _too_large(execution_id, exc.size, max_bytes) from None
+        try:
+            data = json.loads(response.body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidResponseError(f"GET {path} answered with a body that is not JSON") from exc
+        if _is_redirect(data):
+            raise ResultDownloadError(
+                "the result is stored as a large object behind a pre-signed link, "
+                "which this version cannot fetch yet"
+            )
+        return data
+
+
+def _is_redirect(data: Any) -> bool:
+    return isinstance(data, dict) and len(data) == 1 and isinstance(data.get("$redirect"), str)
+
+
+def _too_large(execution_id: str, size: int | None, limit: int) -> ResultTooLargeError:
+    what = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    return ResultTooLargeError(
+        f"the result of {execution_id} is {what}, above max_bytes={limit}; use "
+        "tl.workflows.stream_result() or tl.workflows.download_result() for large results",
+        size=size,
+        limit=limit,
+    )
