@@ -1,4 +1,4 @@
-"""The command line: `python -m transactionlink_async demo` runs the flow against the fake server."""
+"""The command line: `python -m transactionlink_async demo` runs the whole flow locally."""
 
 from __future__ import annotations
 

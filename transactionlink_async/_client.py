@@ -28,6 +28,7 @@ from ._retry import (
 from ._transport import NoAnswer, RawResponse, Timeouts, Transport
 from ._validate import check_base_url
 from ._version import __version__
+from ._wake import WakeRegistry
 from .errors import (
     ClientClosedError,
     InvalidResponseError,
@@ -104,6 +105,8 @@ class TransactionLink:
         self._closed = False
         #: Closed with the client, newest first (other sessions, e.g. for result downloads).
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        #: Lets a webhook end a `wait_for_completion` sleep early.
+        self._wake = WakeRegistry()
 
         from .resources import Cases, Parameters, Workflows
 
