@@ -5,6 +5,7 @@ from ._client import DEFAULT_BASE_URL, TransactionLink
 from ._retry import PollPolicy, RetryPolicy
 from ._transport import Timeouts
 from ._version import __version__
+from ._wait import WaitBatch
 from .errors import (
     APIError,
     AuthenticationError,
@@ -64,6 +65,7 @@ __all__ = [
     "TransactionLink",
     "TransactionLinkError",
     "TransportError",
+    "WaitBatch",
     "WaitTimeoutError",
     "WebhookVerificationError",
     "WorkflowExecution",
