@@ -2,6 +2,7 @@
 
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._client import DEFAULT_BASE_URL, TransactionLink
+from ._launch import LaunchBatch
 from ._retry import PollPolicy, RetryPolicy
 from ._transport import Timeouts
 from ._version import __version__
@@ -27,6 +28,7 @@ from .models import (
     Case,
     CaseDocument,
     ErrorDetail,
+    LaunchOutcome,
     LaunchRequest,
     Parameters,
     PartyDetails,
@@ -48,6 +50,8 @@ __all__ = [
     "Credentials",
     "ErrorDetail",
     "InvalidResponseError",
+    "LaunchBatch",
+    "LaunchOutcome",
     "LaunchRequest",
     "NotFoundError",
     "OrganizationToken",

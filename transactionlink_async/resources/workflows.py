@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .._client import ApiRequest
+from .._client import AnswerObserver, ApiRequest
+from .._launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
 from .._retry import PollPolicy, RetryMode
 from .._transport import BodyTooLarge
 from .._validate import (
@@ -98,9 +99,40 @@ class Workflows(Resource):
         )
         return await self._initialise(initialise_body(launch))
 
-    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
-        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
+    async def _initialise(
+        self, body: Mapping[str, Any], on_answer: AnswerObserver | None = None
+    ) -> WorkflowExecution:
+        request = ApiRequest(
+            method="POST",
+            path="/workflows",
+            json=body,
+            mode=RetryMode.CREATING,
+            on_answer=on_answer,
+        )
         return await self._send_model(request, WorkflowExecution)
+
+    def launch_many(
+        self,
+        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        *,
+        concurrency: int = DEFAULT_LAUNCH_CONCURRENCY,
+    ) -> LaunchBatch:
+        """Launch many executions; iterate the result for one `LaunchOutcome` per request.
+
+        At most `concurrency` launches are in flight, fewer for a while after a 429. A
+        request that fails validation or meets an error becomes an outcome with `.error`;
+        the others go on. The input is read lazily, as launch slots free up.
+
+        >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
+        ...     print(outcome.index, outcome.execution or outcome.error)
+        """
+        return LaunchBatch(
+            requests,
+            concurrency=concurrency,
+            build_body=initialise_body,
+            launch=self._initialise,
+            max_pause=self._client.retry_policy.max_retry_after,
+        )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
         """The execution as it is now (`GET /workflows/{id}`)."""
