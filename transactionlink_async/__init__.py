@@ -20,6 +20,7 @@ from .errors import (
     TransactionLinkError,
     TransportError,
     WaitTimeoutError,
+    WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
 from .models import (
@@ -65,6 +66,7 @@ __all__ = [
     "TransactionLinkError",
     "TransportError",
     "WaitTimeoutError",
+    "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "WorkflowExecution",
     "WorkflowStatus",
