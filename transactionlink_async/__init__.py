@@ -35,6 +35,7 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
+from .webhooks import WebhookEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -66,6 +67,7 @@ __all__ = [
     "TransactionLinkError",
     "TransportError",
     "WaitTimeoutError",
+    "WebhookEvent",
     "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "WorkflowExecution",
