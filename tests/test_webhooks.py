@@ -391,18 +391,22 @@ def test_events_find_the_execution_id_and_status_where_the_payload_keeps_them() 
     assert event({"referenceName": "kyc"}) == (None, None)
 
 
-def test_the_core_import_needs_no_cryptography() -> None:
+def test_the_core_import_needs_neither_cryptography_nor_starlette() -> None:
     code = (
         "import sys\n"
-        "sys.modules['cryptography'] = None\n"
-        "import transactionlink_async, transactionlink_async.webhooks\n"
-        "print('imported')\n"
+        "for name in ('cryptography', 'starlette', 'fastapi'):\n"
+        "    sys.modules[name] = None\n"
+        "import transactionlink_async, transactionlink_async.webhooks as w\n"
+        "try:\n"
+        "    w.starlette_endpoint(None)\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
     )
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
-    assert "imported" in done.stdout
+    assert "transactionlink-async[webhooks]" in done.stdout
 
 
 async def test_verify_without_cryptography_names_the_extra(

@@ -1,10 +1,11 @@
-"""Webhook deliveries: signature checks, and the events they carry."""
+"""Webhook deliveries: signature checks, events, and ready receivers for Starlette and aiohttp."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -16,24 +17,36 @@ from ._webhook_keys import KeyCache
 from .errors import (
     InvalidResponseError,
     NotFoundError,
+    WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
 from .models import WorkflowStatus
 
 if TYPE_CHECKING:
+    from aiohttp import web
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from starlette.requests import Request
+    from starlette.responses import Response
 
     from ._client import TransactionLink
 
 __all__ = [
+    "DEFAULT_MAX_BODY",
     "SIGNATURE_HEADER",
     "WebhookEvent",
     "Webhooks",
+    "aiohttp_handler",
     "event_from_body",
+    "receive",
     "signature_header",
+    "starlette_endpoint",
 ]
 
+logger = logging.getLogger("transactionlink_async.webhooks")
+
 SIGNATURE_HEADER = "JWS-SIGNATURE"
+#: The ready receivers refuse larger bodies (413) before verifying anything.
+DEFAULT_MAX_BODY = 1024 * 1024
 # A key answer is a few hundred bytes of PEM; anything far bigger is not a key.
 _MAX_KEY_BYTES = 64 * 1024
 
@@ -236,3 +249,47 @@ class Webhooks:
                 f"the signing key answer is over {_MAX_KEY_BYTES} bytes"
             ) from None
         return response.body
+
+
+async def receive(tl: TransactionLink, headers: Headers, body: bytes) -> tuple[int, str]:
+    """What a receiver answers a delivery: (HTTP status, short plain text).
+
+    204 when handled; 400 when the delivery is not genuine; 503 when it cannot be checked
+    now (the key could not be fetched, or the client is closed: the sender retries).
+    Only verification and the wake-up happen here, so the answer comes quickly.
+    """
+    try:
+        await tl.webhooks.handle(headers, body)
+    except WebhookKeyUnavailableError as exc:
+        logger.warning("%s", exc)
+        return 503, "signing key unavailable; retry later"
+    except WebhookVerificationError as exc:
+        logger.info("%s", exc)
+        return 400, "invalid webhook signature"
+    return 204, ""
+
+
+def starlette_endpoint(
+    tl: TransactionLink, *, max_body: int = DEFAULT_MAX_BODY
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette / FastAPI endpoint receiving this client's webhooks.
+
+    >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])
+    """
+    require_cryptography()
+    from ._webhooks_starlette import make_endpoint
+
+    return make_endpoint(tl, max_body)
+
+
+def aiohttp_handler(
+    tl: TransactionLink, *, max_body: int = DEFAULT_MAX_BODY
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An aiohttp.web handler receiving this client's webhooks.
+
+    >>> app.router.add_post("/webhooks/transactionlink", aiohttp_handler(tl))
+    """
+    require_cryptography()
+    from ._webhooks_aiohttp import make_handler
+
+    return make_handler(tl, max_body)
