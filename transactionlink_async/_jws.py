@@ -92,18 +92,13 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_detached_jws(value: str) -> DetachedJws:
-    """Parse and check a `<header>..<signature>` value; WebhookVerificationError if unusable."""
-    if len(value) > MAX_HEADER_LENGTH:
-        raise _reject(f"the JWS-SIGNATURE header is longer than {MAX_HEADER_LENGTH} characters")
-    parts = value.strip().split(".")
-    if len(parts) != 3:
-        raise _reject("JWS-SIGNATURE is not a detached JWS (expected <header>..<signature>)")
-    protected, payload, signature_text = parts
-    if payload:
-        raise _reject("JWS-SIGNATURE carries a payload; only a detached signature is accepted")
-    if not protected:
-        raise _reject("JWS-SIGNATURE lacks its header")
+@functools.lru_cache(maxsize=64)
+def _checked_header(protected: str) -> tuple[str, bool]:
+    """The kid and b64 flag of an acceptable protected header; WebhookVerificationError if not.
+
+    Cached: a sender puts the same header on every delivery signed with one key, and a
+    pure function of the exact string may answer from memory. Rejections are not cached.
+    """
     raw_header = _b64url_decode(protected, "JWS header")
     try:
         header = json.loads(raw_header.decode("utf-8"), object_pairs_hook=_no_duplicates)
@@ -130,6 +125,22 @@ def parse_detached_jws(value: str) -> DetachedJws:
         kid = check_id("kid", header.get("kid"))
     except (TypeError, ValueError):
         raise _reject("the JWS header has no usable key id (kid)") from None
+    return kid, b64
+
+
+def parse_detached_jws(value: str) -> DetachedJws:
+    """Parse and check a `<header>..<signature>` value; WebhookVerificationError if unusable."""
+    if len(value) > MAX_HEADER_LENGTH:
+        raise _reject(f"the JWS-SIGNATURE header is longer than {MAX_HEADER_LENGTH} characters")
+    parts = value.strip().split(".")
+    if len(parts) != 3:
+        raise _reject("JWS-SIGNATURE is not a detached JWS (expected <header>..<signature>)")
+    protected, payload, signature_text = parts
+    if payload:
+        raise _reject("JWS-SIGNATURE carries a payload; only a detached signature is accepted")
+    if not protected:
+        raise _reject("JWS-SIGNATURE lacks its header")
+    kid, b64 = _checked_header(protected)
     if not signature_text:
         raise _reject("JWS-SIGNATURE lacks its signature")
     signature = _b64url_decode(signature_text, "JWS signature")

@@ -79,8 +79,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _find_execution_id(payload: Mapping[str, Any]) -> str | None:
-    nested = [payload[name] for name in _NESTED if isinstance(payload.get(name), Mapping)]
+def _find_execution_id(payload: dict[str, Any]) -> str | None:
+    # json.loads makes plain dicts: `dict` checks are exact here, and cheaper than Mapping.
+    nested = [payload[name] for name in _NESTED if isinstance(payload.get(name), dict)]
     for key in _ID_KEYS:
         for where in (payload, *nested):
             found = _text(where.get(key))
@@ -91,7 +92,7 @@ def _find_execution_id(payload: Mapping[str, Any]) -> str | None:
         return found
     for name in _NESTED_WITH_OWN_ID:
         inner = payload.get(name)
-        if isinstance(inner, Mapping):
+        if isinstance(inner, dict):
             found = _text(inner.get("id"))
             if found:
                 return found
