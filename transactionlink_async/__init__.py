@@ -20,6 +20,7 @@ from .errors import (
     TransactionLinkError,
     TransportError,
     WaitTimeoutError,
+    WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
 from .models import (
@@ -34,6 +35,7 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
+from .webhooks import WebhookEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,6 +67,8 @@ __all__ = [
     "TransactionLinkError",
     "TransportError",
     "WaitTimeoutError",
+    "WebhookEvent",
+    "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "WorkflowExecution",
     "WorkflowStatus",
