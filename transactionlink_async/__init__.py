@@ -22,6 +22,7 @@ from .errors import (
     TransactionLinkError,
     TransportError,
     WaitTimeoutError,
+    WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
 from .models import (
@@ -37,6 +38,7 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
+from .webhooks import WebhookEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -71,6 +73,8 @@ __all__ = [
     "TransportError",
     "WaitBatch",
     "WaitTimeoutError",
+    "WebhookEvent",
+    "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "WorkflowExecution",
     "WorkflowStatus",
