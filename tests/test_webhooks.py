@@ -27,7 +27,6 @@ from transactionlink_async import (
     WebhookVerificationError,
     WorkflowStatus,
 )
-from transactionlink_async.resources import Workflows
 from transactionlink_async.testing import FakeTransactionLink
 from transactionlink_async.webhooks import Webhooks, event_from_body
 
@@ -336,10 +335,6 @@ async def test_handle_wakes_nobody_when_verification_fails(
         assert not woken.is_set()
 
 
-@pytest.mark.skipif(
-    not hasattr(Workflows, "wait_for_completion"),
-    reason="wait_for_completion is built on another branch; this runs once both are merged",
-)
 async def test_a_webhook_ends_a_long_poll_wait_with_one_confirming_get(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
@@ -349,7 +344,7 @@ async def test_a_webhook_ends_a_long_poll_wait_with_one_confirming_get(
     outcome: dict[str, Any] = {}
 
     async def wait() -> None:
-        outcome["execution"] = await tl.workflows.wait_for_completion(  # type: ignore[attr-defined]
+        outcome["execution"] = await tl.workflows.wait_for_completion(
             execution.id, timeout=10, poll=PollPolicy(initial=30, maximum=30, jitter=0)
         )
         outcome["at"] = time.monotonic()

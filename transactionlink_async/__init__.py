@@ -2,9 +2,11 @@
 
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._client import DEFAULT_BASE_URL, TransactionLink
+from ._launch import LaunchBatch
 from ._retry import PollPolicy, RetryPolicy
 from ._transport import Timeouts
 from ._version import __version__
+from ._wait import WaitBatch
 from .errors import (
     APIError,
     AuthenticationError,
@@ -27,6 +29,7 @@ from .models import (
     Case,
     CaseDocument,
     ErrorDetail,
+    LaunchOutcome,
     LaunchRequest,
     Parameters,
     PartyDetails,
@@ -49,6 +52,8 @@ __all__ = [
     "Credentials",
     "ErrorDetail",
     "InvalidResponseError",
+    "LaunchBatch",
+    "LaunchOutcome",
     "LaunchRequest",
     "NotFoundError",
     "OrganizationToken",
@@ -66,6 +71,7 @@ __all__ = [
     "TransactionLink",
     "TransactionLinkError",
     "TransportError",
+    "WaitBatch",
     "WaitTimeoutError",
     "WebhookEvent",
     "WebhookKeyUnavailableError",

@@ -37,13 +37,16 @@ from .errors import (
     error_for_status,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "ApiRequest", "TransactionLink"]
+__all__ = ["DEFAULT_BASE_URL", "AnswerObserver", "ApiRequest", "TransactionLink"]
 
 logger = logging.getLogger("transactionlink_async")
 
 DEFAULT_BASE_URL = "https://api.transactionlink.io"
 
 _NO_BODY = object()
+
+#: Told the status and headers of every HTTP answer a request gets, retried attempts included.
+AnswerObserver = Callable[[int, Mapping[str, str]], None]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +61,9 @@ class ApiRequest:
     accept: str = "application/json"
     #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
     max_body: int | None = None
+    #: Sees every answer, even those `send` retries on its own (e.g. a 429 it sleeps through),
+    #: so a caller can adapt its pace to the server's signals.
+    on_answer: AnswerObserver | None = attrs.field(default=None, eq=False)
 
 
 class TransactionLink:
@@ -223,6 +229,8 @@ class TransactionLink:
                     response.status,
                     attempt,
                 )
+                if request.on_answer is not None:
+                    request.on_answer(response.status, response.headers)
                 if response.status < 400:
                     return response
                 if (

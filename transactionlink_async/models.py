@@ -14,6 +14,7 @@ __all__ = [
     "CaseDocument",
     "ErrorDetail",
     "ErrorResponse",
+    "LaunchOutcome",
     "LaunchRequest",
     "Parameters",
     "PartyDetails",
@@ -193,6 +194,27 @@ class LaunchRequest:
     parameters: Mapping[str, Any] | None = _json_object_field()
     expires_at: datetime | None = None
     record_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LaunchOutcome:
+    """What became of one request of `launch_many`: its execution, or the error it met.
+
+    `index` is the request's position in the input (outcomes come in completion order).
+    `request` is the input item as given: a `LaunchRequest`, unless the input held
+    something else, which is then refused with a `TypeError` in `error`.
+    A `ValueError`/`TypeError` error means the request was refused before sending.
+    """
+
+    index: int
+    request: LaunchRequest
+    execution: WorkflowExecution | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the execution was launched."""
+        return self.error is None
 
 
 @attrs.frozen(kw_only=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .._client import ApiRequest
-from .._retry import RetryMode
+from .._client import AnswerObserver, ApiRequest
+from .._launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
+from .._retry import PollPolicy, RetryMode
 from .._transport import BodyTooLarge
 from .._validate import (
     check_expires_at,
@@ -18,6 +19,8 @@ from .._validate import (
     check_text,
     utc_now,
 )
+from .._wait import WaitBatch, check_concurrency, check_poll_policy, check_timeout
+from .._wait import wait_for_completion as _wait_for_completion
 from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
@@ -96,9 +99,40 @@ class Workflows(Resource):
         )
         return await self._initialise(initialise_body(launch))
 
-    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
-        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
+    async def _initialise(
+        self, body: Mapping[str, Any], on_answer: AnswerObserver | None = None
+    ) -> WorkflowExecution:
+        request = ApiRequest(
+            method="POST",
+            path="/workflows",
+            json=body,
+            mode=RetryMode.CREATING,
+            on_answer=on_answer,
+        )
         return await self._send_model(request, WorkflowExecution)
+
+    def launch_many(
+        self,
+        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        *,
+        concurrency: int = DEFAULT_LAUNCH_CONCURRENCY,
+    ) -> LaunchBatch:
+        """Launch many executions; iterate the result for one `LaunchOutcome` per request.
+
+        At most `concurrency` launches are in flight, fewer for a while after a 429. A
+        request that fails validation or meets an error becomes an outcome with `.error`;
+        the others go on. The input is read lazily, as launch slots free up.
+
+        >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
+        ...     print(outcome.index, outcome.execution or outcome.error)
+        """
+        return LaunchBatch(
+            requests,
+            concurrency=concurrency,
+            build_body=initialise_body,
+            launch=self._initialise,
+            max_pause=self._client.retry_policy.max_retry_after,
+        )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
         """The execution as it is now (`GET /workflows/{id}`)."""
@@ -109,6 +143,50 @@ class Workflows(Resource):
         """Cancel a running execution (`POST /workflows/{id}/cancel`); harmless to repeat."""
         path = f"/workflows/{check_id('execution_id', execution_id)}/cancel"
         await self._client.send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
+
+    async def wait_for_completion(
+        self,
+        execution_id: str,
+        *,
+        timeout: float | None = None,
+        poll: PollPolicy | None = None,
+    ) -> WorkflowExecution:
+        """Poll until the execution is final and return it (FAILED, EXPIRED... included).
+
+        `timeout` (seconds) covers the whole wait, retries of failed checks included, and
+        raises `WaitTimeoutError` (with `.last`) when it runs out. A webhook handled by
+        `tl.webhooks.handle` ends the sleep between checks early.
+        """
+        return await _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll)
+
+    def wait_many(
+        self,
+        execution_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        poll: PollPolicy | None = None,
+        concurrency: int | None = None,
+    ) -> WaitBatch:
+        """Wait for many executions; iterate the result for each one as it finishes.
+
+        Each id gets its own `wait_for_completion(id, timeout=..., poll=...)`, at most
+        `concurrency` of them at a time (None: all at once; a wait costs one small GET per
+        poll interval). The first failing wait (e.g. `WaitTimeoutError`, `NotFoundError`)
+        cancels the others and is raised from the loop.
+
+        >>> async for execution in tl.workflows.wait_many(ids, timeout=600):
+        ...     print(execution.id, execution.status)
+        """
+        budget = check_timeout(timeout)
+        policy = check_poll_policy(poll)
+        limit = check_concurrency(concurrency, allow_none=True)
+
+        async def wait(execution_id: str) -> WorkflowExecution:
+            return await _wait_for_completion(
+                self._client, execution_id, timeout=budget, poll=policy
+            )
+
+        return WaitBatch(execution_ids, wait, concurrency=limit)
 
     async def get_result(
         self, execution_id: str, *, max_bytes: int = DEFAULT_MAX_RESULT_BYTES

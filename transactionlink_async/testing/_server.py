@@ -17,6 +17,7 @@ from ._auth import TokenStore
 from ._faults import DropMode, FaultRule, FaultRules
 from ._http import ApiError, error_response
 from ._journal import Journal, JournalEntry
+from ._stats import RouteStats
 from ._webhooks import WebhookSender
 from ._workflows import WorkflowScript, default_result
 
@@ -28,6 +29,8 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SHUTDOWN_TIMEOUT = 2.0
 # Benchmarks post large parameter sets; aiohttp's 1 MiB default would answer 413.
 _CLIENT_MAX_SIZE = 64 * 1024 * 1024
+# The fake's own endpoints: never journaled, counted or faulted.
+_FAKE_PREFIX = "/_fake/"
 
 
 class FakeTransactionLink:
@@ -72,6 +75,7 @@ class FakeTransactionLink:
         self._webhooks = WebhookSender(self._api.keyring, self._api.snapshot)
         self._api.status_listeners.append(self._webhooks.status_may_have_changed)
         self._journal = Journal(journal_limit)
+        self._stats = RouteStats()
         self._faults = FaultRules()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -86,6 +90,7 @@ class FakeTransactionLink:
             raise RuntimeError("a FakeTransactionLink can be started once")
         app = web.Application(middlewares=[self._middleware], client_max_size=_CLIENT_MAX_SIZE)
         app.add_routes(self._api.routes())
+        app.add_routes([web.get(_FAKE_PREFIX + "stats", self._stats_handler)])
         # handler_cancellation: a client that hangs up ends a delayed handler at once.
         runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
@@ -256,6 +261,22 @@ class FakeTransactionLink:
         """The most matching requests ever handled at the same time."""
         return self._journal.max_in_flight(method, path_glob)
 
+    def stats(self) -> dict[str, Any]:
+        """Whole-run counts (unlike the journal, never trimmed), also served as JSON at
+        `GET /_fake/stats` for a client in another process.
+
+        `requests` and `peak_in_flight` are keyed by "METHOD /route/{pattern}", e.g.
+        "POST /workflows" or "GET /workflows/{id}"; `executions` counts those created.
+        """
+        return {
+            **self._stats.snapshot(),
+            "access_tokens_issued": self._tokens.access_tokens_issued,
+            "executions": len(self._api.snapshot()),
+        }
+
+    async def _stats_handler(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.stats())
+
     # -- faults --------------------------------------------------------------------------
 
     def inject(
@@ -304,6 +325,10 @@ class FakeTransactionLink:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path.startswith(_FAKE_PREFIX):
+            return await handler(request)
+        route = _route_key(request)
+        self._stats.begin(route)
         entry = self._journal.begin(
             request.method, request.path, request.query_string, dict(request.headers)
         )
@@ -318,6 +343,7 @@ class FakeTransactionLink:
             return _drop(request)
         finally:
             self._journal.finish(entry)
+            self._stats.finish(route)
 
     async def _respond(
         self,
@@ -362,6 +388,13 @@ class FakeTransactionLink:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+def _route_key(request: web.Request) -> str:
+    """ "METHOD /route/{pattern}"; unknown paths share one key so the counts stay small."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else "<no route>"
+    return f"{request.method} {canonical}"
 
 
 async def _call(handler: _Handler, request: web.Request) -> web.StreamResponse:
