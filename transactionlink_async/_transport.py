@@ -11,8 +11,12 @@ import attrs
 import yarl
 
 from ._retry import Failure
+from .errors import ClientClosedError
 
 __all__ = ["BodyTooLarge", "NoAnswer", "RawResponse", "Timeouts", "Transport"]
+
+#: How much of an error answer's body is kept (enough for any ErrorResponse).
+ERROR_BODY_LIMIT = 64 * 1024
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -84,6 +88,7 @@ class Transport:
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def timeouts(self) -> Timeouts:
@@ -91,6 +96,9 @@ class Transport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
+        if self._closed:
+            # A call still running when the client closed must not open a new session.
+            raise ClientClosedError("this TransactionLink client is closed; create a new one")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             self._session = aiohttp.ClientSession(
@@ -128,7 +136,11 @@ class Transport:
             async with session.request(
                 method, url, headers=headers, data=body, allow_redirects=False
             ) as response:
-                data = await _read_body(response, max_body)
+                if response.status >= 400:
+                    # An error answer is never "the result": read enough to explain it.
+                    data = await response.content.read(ERROR_BODY_LIMIT)
+                else:
+                    data = await _read_body(response, max_body)
                 return RawResponse(response.status, response.headers, data)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never opened: the request provably did not leave.
@@ -137,6 +149,7 @@ class Transport:
             raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
 
     async def aclose(self) -> None:
+        self._closed = True
         session, self._session = self._session, None
         if session is not None:
             await session.close()
