@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from .._client import AnswerObserver, ApiRequest
+from .._convert import unstructure
 from .._launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
 from .._retry import PollPolicy, RetryMode
 from .._transport import BodyTooLarge
@@ -32,29 +33,17 @@ DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> dict[str, Any]:
     """The JSON body of `POST /workflows`, after checking every argument."""
-    body: dict[str, Any] = {
-        "workflowDefinitionId": check_text(
-            "workflow_definition_id", request.workflow_definition_id
-        ),
-        "locale": check_text("locale", request.locale),
-        # Required by the API even when empty.
-        "parameters": (
-            {}
-            if request.parameters is None
-            else dict(check_mapping("parameters", request.parameters))
-        ),
-    }
+    check_text("workflow_definition_id", request.workflow_definition_id)
+    check_text("locale", request.locale)
+    if request.parameters is not None:
+        check_mapping("parameters", request.parameters)
     if request.expires_at is not None:
-        expires_at = check_expires_at(request.expires_at, now=now or utc_now())
-        body["expiresAt"] = expires_at.isoformat()
-    record_id = check_optional_str("record_id", request.record_id)
-    if record_id is not None:
-        body["recordId"] = check_text("record_id", record_id)
-    try:
-        # Fail here, before sending, rather than on a half-serialised body.
-        json.dumps(body["parameters"])
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"parameters must be JSON-serialisable: {exc}") from exc
+        check_expires_at(request.expires_at, now=now or utc_now())
+    if check_optional_str("record_id", request.record_id) is not None:
+        check_text("record_id", request.record_id)
+    # The converter writes camelCase, drops absent fields and sends `parameters` even when
+    # empty, as the API requires; JSON-serialisability is checked by send(), before sending.
+    body: dict[str, Any] = unstructure(request)
     return body
 
 
