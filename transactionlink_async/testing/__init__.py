@@ -2,7 +2,21 @@
 
 from ._faults import FaultRule
 from ._journal import JournalEntry
+from ._s3 import FakeS3, S3Fault, S3Object, S3Request, S3Result
+from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
 from ._workflows import FINAL_STATUSES, WorkflowScript
 
-__all__ = ["FINAL_STATUSES", "FakeTransactionLink", "FaultRule", "JournalEntry", "WorkflowScript"]
+__all__ = [
+    "FINAL_STATUSES",
+    "FakeS3",
+    "FakeTransactionLink",
+    "FaultRule",
+    "GeneratedJson",
+    "JournalEntry",
+    "S3Fault",
+    "S3Object",
+    "S3Request",
+    "S3Result",
+    "WorkflowScript",
+]
