@@ -2,6 +2,7 @@
 
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._client import DEFAULT_BASE_URL, TransactionLink
+from ._results import DownloadedResult, ResultStream
 from ._retry import PollPolicy, RetryPolicy
 from ._transport import Timeouts
 from ._version import __version__
@@ -45,6 +46,7 @@ __all__ = [
     "CaseDocument",
     "ClientClosedError",
     "Credentials",
+    "DownloadedResult",
     "ErrorDetail",
     "InvalidResponseError",
     "LaunchRequest",
@@ -57,6 +59,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "ResultDownloadError",
+    "ResultStream",
     "ResultTooLargeError",
     "RetryPolicy",
     "ServerError",
