@@ -21,6 +21,7 @@ from .errors import (
     TransactionLinkError,
     TransportError,
     WaitTimeoutError,
+    WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
 from .models import (
@@ -35,6 +36,7 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
+from .webhooks import WebhookEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -68,6 +70,8 @@ __all__ = [
     "TransactionLinkError",
     "TransportError",
     "WaitTimeoutError",
+    "WebhookEvent",
+    "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "WorkflowExecution",
     "WorkflowStatus",

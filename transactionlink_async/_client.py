@@ -114,6 +114,10 @@ class TransactionLink:
         self.parameters = Parameters(self)
         self.workflows = Workflows(self)
 
+        from .webhooks import Webhooks
+
+        self.webhooks = Webhooks(self)
+
     @classmethod
     def from_env(cls, **overrides: Any) -> TransactionLink:
         """A client configured from `TRANSACTIONLINK_*` environment variables."""

@@ -25,6 +25,7 @@ __all__ = [
     "TransactionLinkError",
     "TransportError",
     "WaitTimeoutError",
+    "WebhookKeyUnavailableError",
     "WebhookVerificationError",
     "error_for_status",
 ]
@@ -127,6 +128,10 @@ class ResultDownloadError(TransactionLinkError):
 
 class WebhookVerificationError(TransactionLinkError):
     """A webhook delivery failed signature verification; it must not be acted on."""
+
+
+class WebhookKeyUnavailableError(WebhookVerificationError):
+    """The delivery's signing key could not be fetched now; answer 503 so the sender retries."""
 
 
 class ClientClosedError(TransactionLinkError):

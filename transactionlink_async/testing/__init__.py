@@ -5,10 +5,13 @@ from ._journal import JournalEntry
 from ._s3 import FakeS3, S3Fault, S3Object, S3Request, S3Result
 from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
+from ._webhooks import Delivery, DeliveryAttempt, WebhookSender
 from ._workflows import FINAL_STATUSES, WorkflowScript
 
 __all__ = [
     "FINAL_STATUSES",
+    "Delivery",
+    "DeliveryAttempt",
     "FakeS3",
     "FakeTransactionLink",
     "FaultRule",
@@ -18,5 +21,6 @@ __all__ = [
     "S3Object",
     "S3Request",
     "S3Result",
+    "WebhookSender",
     "WorkflowScript",
 ]

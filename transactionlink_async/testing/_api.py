@@ -22,6 +22,7 @@ from ._http import (
     read_json_object,
 )
 from ._s3 import FakeS3, S3Result
+from ._webhooks import Keyring
 from ._workflows import Execution, WorkflowProgress, WorkflowScript
 
 __all__ = ["FakeApi"]
@@ -77,6 +78,9 @@ class FakeApi:
         self.scripts: dict[str, WorkflowScript] = {}
         self.default_script = WorkflowScript()
         self._executions: dict[str, Execution] = {}
+        self.keyring = Keyring()
+        #: Called when an execution's status may have changed (polls, cancels, set_status).
+        self.status_listeners: list[Callable[[], None]] = []
         # The result object each large inline result was stored for, by execution id.
         self._stored_results: dict[str, object] = {}
 
@@ -93,6 +97,7 @@ class FakeApi:
             web.get("/workflows/{id}", self.get_workflow),
             web.post("/workflows/{id}/cancel", self.cancel_workflow),
             web.get("/workflows/{id}/result", self.get_result),
+            web.get("/auth/webhooks/key/{kid}", self.webhook_key),
         ]
 
     def execution(self, execution_id: str) -> Execution:
@@ -101,6 +106,10 @@ class FakeApi:
             return self._executions[execution_id]
         except KeyError:
             raise KeyError(f"no workflow execution {execution_id!r}") from None
+
+    def status_may_have_changed(self) -> None:
+        for listener in self.status_listeners:
+            listener()
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every execution's current JSON, without counting as a poll."""
@@ -256,11 +265,14 @@ class FakeApi:
     async def get_workflow(self, request: web.Request) -> web.StreamResponse:
         self._require_auth(request)
         execution = self._lookup(request)
-        return json_response(execution.render(execution.progress.poll(self.clock())))
+        status = execution.progress.poll(self.clock())
+        self.status_may_have_changed()
+        return json_response(execution.render(status))
 
     async def cancel_workflow(self, request: web.Request) -> web.StreamResponse:
         self._require_auth(request)
         self._lookup(request).cancel(self.clock())
+        self.status_may_have_changed()
         return web.Response(status=200)
 
     async def get_result(self, request: web.Request) -> web.StreamResponse:
@@ -270,6 +282,20 @@ class FakeApi:
         if result is None:
             raise ApiError(404, f"Workflow execution {execution.id} has no result")
         return self.result_response(execution, result)
+
+    # -- webhook signing keys ------------------------------------------------------------
+
+    async def webhook_key(self, request: web.Request) -> web.StreamResponse:
+        """`GET /auth/webhooks/key/{kid}?pem=true|false`: PEM, or bare base64 DER."""
+        self._require_auth(request)
+        pem = request.query.get("pem", "false").lower()
+        if pem not in ("true", "false"):
+            raise ApiError(400, "pem must be true or false")
+        kid = request.match_info["kid"]
+        text = self.keyring.public_key_text(kid, pem=pem == "true")
+        if text is None:
+            raise ApiError(404, f"Webhook key {kid} does not exist")
+        return web.Response(text=text, content_type="text/plain")
 
     def result_response(self, execution: Execution, result: object) -> web.StreamResponse:
         """The result inline, or (stored in S3, or over the inline limit) `{"$redirect": url}`."""
@@ -296,6 +322,7 @@ class FakeApi:
         execution = self._new_execution(definition_id, "INITIALISED", document)
         execution.progress.pin(status)
         execution.set_result(result)
+        self.status_may_have_changed()
         return execution
 
 

@@ -18,6 +18,7 @@ from ._faults import DropMode, FaultRule, FaultRules
 from ._http import ApiError, error_response
 from ._journal import Journal, JournalEntry
 from ._s3 import FakeS3, S3Result
+from ._webhooks import WebhookSender
 from ._workflows import WorkflowScript, default_result
 
 __all__ = ["FakeTransactionLink"]
@@ -73,6 +74,8 @@ class FakeTransactionLink:
             inline_result_limit=inline_result_limit,
             s3=self._s3,
         )
+        self._webhooks = WebhookSender(self._api.keyring, self._api.snapshot)
+        self._api.status_listeners.append(self._webhooks.status_may_have_changed)
         self._journal = Journal(journal_limit)
         self._faults = FaultRules()
         self._runner: web.AppRunner | None = None
@@ -108,6 +111,7 @@ class FakeTransactionLink:
         """Stop serving and close every client connection; safe to call twice."""
         self._closed = True
         self._closing.set()
+        await self._webhooks.aclose()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -206,6 +210,7 @@ class FakeTransactionLink:
     def set_status(self, execution_id: str, status: str) -> None:
         """Put an execution in `status` for good, whatever its script says."""
         self._api.execution(execution_id).progress.pin(status)
+        self._api.status_may_have_changed()
 
     def set_result(self, execution_id: str, result: object) -> None:
         """Replace an execution's result: JSON, raw bytes, a callable of the id, or None.
@@ -290,6 +295,14 @@ class FakeTransactionLink:
     def parameter_sets(self) -> dict[str, dict[str, Any]]:
         """The bodies posted to /parameters, by their id."""
         return self._api.parameter_sets
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The webhook sender: signing keys (served at /auth/webhooks/key/{kid}),
+        deliveries to any URL, and automatic events for subscribed URLs."""
+        return self._webhooks
 
     # -- journal -------------------------------------------------------------------------
 

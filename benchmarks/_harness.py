@@ -1,0 +1,205 @@
+"""Benchmark plumbing: the fake server in its own process, contenders in fresh processes, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["RESULTS", "ServerInfo", "compare", "fake_server", "machine", "run_isolated"]
+
+
+@attrs.frozen
+class ServerInfo:
+    """How to reach a fake server running in another process."""
+
+    base_url: str
+    org_token: str
+    api_key: str
+    api_secret: str
+    raw: dict[str, Any]
+
+
+@contextlib.contextmanager
+def fake_server(*serve_args: str) -> Iterator[ServerInfo]:
+    """Run `python -m transactionlink_async.testing serve` in its own process."""
+    command = [sys.executable, "-m", "transactionlink_async.testing", "serve", *serve_args]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fake server did not start: {' '.join(command)}")
+        raw = json.loads(line)
+        yield ServerInfo(
+            base_url=raw["base_url"],
+            org_token=raw["org_token"],
+            api_key=raw["api_key"],
+            api_secret=raw["api_secret"],
+            raw=raw,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_isolated(target: str, **kwargs: Any) -> dict[str, Any]:
+    """Run `async def fn(**kwargs) -> dict` (named "module:fn") in a fresh process."""
+    command = [sys.executable, "-m", "benchmarks._harness", target, json.dumps(kwargs)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{target} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _child(target: str, kwargs_json: str) -> None:
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    kwargs = json.loads(kwargs_json)
+    rss_start = _rss_mib()
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    result = dict(anyio.run(lambda: function(**kwargs)))
+    result["wall_s"] = time.perf_counter() - wall_start
+    result["cpu_s"] = time.process_time() - cpu_start
+    # ru_maxrss is the whole life's peak in KiB on Linux: fresh processes make it this run's.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_start_mib"] = rss_start
+    result["peak_rss_mib"] = peak
+    result["rss_growth_mib"] = peak - rss_start
+    print(json.dumps(result))
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+    }
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def compare(
+    name: str,
+    contenders: dict[str, tuple[str, dict[str, Any]]],
+    *,
+    rounds: int,
+    metric: str,
+    unit: str,
+    higher_is_better: bool = True,
+    baseline: str = "sdk",
+    extra_metrics: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run contenders alternately for `rounds`; write results/<name>.json and .md; print."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in contenders}
+    for number in range(rounds):
+        for label, (target, kwargs) in contenders.items():
+            outcome = run_isolated(target, **kwargs)
+            runs[label].append(outcome)
+            print(f"  {name} round {number + 1}/{rounds} {label}: {outcome[metric]:.4g} {unit}")
+    metrics = [metric, *extra_metrics, "cpu_s", "rss_growth_mib"]
+    summary: dict[str, Any] = {
+        "name": name,
+        "metric": metric,
+        "unit": unit,
+        "higher_is_better": higher_is_better,
+        "rounds": rounds,
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "contenders": {
+            label: {
+                m: _stats([r[m] for r in results if m in r])
+                for m in metrics
+                if results[0].get(m) is not None
+            }
+            for label, results in runs.items()
+        },
+        "runs": runs,
+    }
+    base = summary["contenders"][baseline][metric]["median"]
+    summary["ratios"] = {
+        f"{baseline}/{label}": (
+            base / stats[metric]["median"] if higher_is_better else stats[metric]["median"] / base
+        )
+        for label, stats in summary["contenders"].items()
+        if label != baseline and stats[metric]["median"]
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    table = markdown_table(summary, metrics)
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)
+    return summary
+
+
+def markdown_table(summary: dict[str, Any], metrics: Sequence[str]) -> str:
+    """One row per contender: median (min-max) of each metric, then the ratios."""
+    header = "| contender | " + " | ".join(
+        f"{m} ({summary['unit']})" if m == summary["metric"] else m for m in metrics
+    )
+    lines = [
+        f"### {summary['name']}",
+        "",
+        header + " |",
+        "|---" * (len(metrics) + 1) + "|",
+    ]
+    for label, stats in summary["contenders"].items():
+        cells = [
+            f"{stats[m]['median']:.4g} ({stats[m]['min']:.4g}-{stats[m]['max']:.4g})"
+            if m in stats
+            else "-"
+            for m in metrics
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    better = "higher" if summary["higher_is_better"] else "lower"
+    for ratio_name, value in summary["ratios"].items():
+        lines.append(f"- {ratio_name}: **{value:.2f}x** ({summary['metric']}, {better} is better)")
+    lines.append(
+        f"- {summary['rounds']} rounds, medians (min-max); {summary['machine']['cpu']}, "
+        f"{summary['machine']['cores']} cores, Python {summary['machine']['python']}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2])
