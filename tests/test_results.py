@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -312,6 +313,17 @@ async def test_json_items_of_a_gzip_object(fake: FakeTransactionLink) -> None:
     assert items == doc["records"]
 
 
+async def test_json_items_without_ijson_names_the_extra(
+    fake: FakeTransactionLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ijson", None)  # as if not installed
+    execution_id = fake.create_execution({"records": [1]})
+    async with client(fake) as tl, tl.workflows.stream_result(execution_id) as stream:
+        with pytest.raises(ImportError, match=r"transactionlink-async\[json\]"):
+            async for _ in stream.json_items("records.item"):
+                pass
+
+
 async def test_json_items_of_invalid_json(fake: FakeTransactionLink) -> None:
     execution_id = fake.create_execution(b'{"records": [1, 2, oops]}')
     async with client(fake) as tl, tl.workflows.stream_result(execution_id) as stream:
@@ -399,6 +411,7 @@ async def test_download_writes_the_exact_bytes(fake: FakeTransactionLink, tmp_pa
     assert all(total == 3_000_000 for _, total in progress.calls)
     assert names(tmp_path) == [destination.name]
     assert {r.method for r in fake.s3.journal} == {"GET"}  # never a HEAD
+    assert destination.stat().st_mode & 0o777 == 0o600  # results hold personal data
 
 
 async def test_download_of_an_inline_result(fake: FakeTransactionLink, tmp_path: Path) -> None:
@@ -412,6 +425,8 @@ async def test_download_of_an_inline_result(fake: FakeTransactionLink, tmp_path:
     assert json.loads(destination.read_bytes()) == {"decision": "APPROVED"}
     assert not result.redirected
     assert result.attempts == 0
+    assert result.md5 == file_md5(destination)
+    assert not result.md5_verified
     assert progress.calls == [(result.size, result.size)]
     assert names(tmp_path) == [destination.name]
 
@@ -501,6 +516,8 @@ async def test_a_200_to_a_range_starts_over_instead_of_appending(
     assert destination.stat().st_size == size
     assert file_md5(destination) == GeneratedJson(size, 6).md5_hex()
     assert result.md5_verified is not multipart
+    # A multipart ETag cannot check an MD5, so none is spent computing it.
+    assert (result.md5 is None) is multipart
     assert (result.restarts, result.resumes, result.attempts) == (1, 0, 2)
     assert [r.status for r in gets(fake)] == [200, 200]
     assert gets(fake)[1].range is not None
@@ -574,6 +591,20 @@ async def test_md5_mismatch_starts_over(fake: FakeTransactionLink, tmp_path: Pat
         result = await tl.workflows.download_result(execution_id, tmp_path / "r.json")
     assert (result.restarts, result.attempts) == (1, 2)
     assert file_md5(tmp_path / "r.json") == GeneratedJson(500_000).md5_hex()
+
+
+async def test_verify_md5_false_skips_the_check(fake: FakeTransactionLink, tmp_path: Path) -> None:
+    execution_id = large(fake, 500_000)
+    fake.s3.inject(corrupt_at=10, times=2)
+    async with client(fake) as tl:
+        result = await tl.workflows.download_result(
+            execution_id, tmp_path / "r.json", verify_md5=False
+        )
+        async with tl.workflows.stream_result(execution_id, verify_md5=False) as stream:
+            data = b"".join([chunk async for chunk in stream])
+    assert (result.md5, result.md5_verified, result.restarts) == (None, False, 0)
+    assert result.size == len(data) == 500_000
+    assert file_md5(tmp_path / "r.json") != GeneratedJson(500_000).md5_hex()
 
 
 async def test_persistent_corruption_gives_up_and_leaves_nothing(
@@ -672,9 +703,9 @@ async def test_disk_writes_come_in_large_batches(
     batches: list[int] = []
     write = AtomicFile.write
 
-    def spy(self: AtomicFile, chunks: list[bytes], digest: Any) -> int:
+    def spy(self: AtomicFile, chunks: list[bytes]) -> int:
         batches.append(sum(map(len, chunks)))
-        return write(self, chunks, digest)
+        return write(self, chunks)
 
     monkeypatch.setattr(AtomicFile, "write", spy)
     async with client(fake) as tl:

@@ -7,7 +7,6 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
 
@@ -45,8 +44,8 @@ class AtomicFile:
             raise ValueError("the file is already committed or discarded")
         return self._fd
 
-    def write(self, chunks: Sequence[bytes], digest: Any) -> int:
-        """Append `chunks` and feed them to `digest` (hashlib releases the GIL); bytes written."""
+    def write(self, chunks: Sequence[bytes]) -> int:
+        """Append `chunks`; the number of bytes written."""
         fd = self._descriptor()
         written = 0
         for chunk in chunks:
@@ -54,7 +53,6 @@ class AtomicFile:
             while view:
                 done = os.write(fd, view)
                 view = view[done:]
-            digest.update(chunk)
             written += len(chunk)
         return written
 

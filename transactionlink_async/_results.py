@@ -63,8 +63,9 @@ class DownloadedResult:
     path: Path
     #: Bytes written.
     size: int
-    #: MD5 of the bytes written (lower-case hex).
-    md5: str
+    #: MD5 of the bytes written (lower-case hex); computed for inline results and when the
+    #: ETag is a plain MD5 to check it against, else None (hashing would only cost time).
+    md5: str | None
     #: The storage's ETag of the object (None for an inline result).
     etag: str | None
     #: Whether `md5` was checked against the ETag (only a plain MD5 ETag allows it).
@@ -87,7 +88,37 @@ class _Sink(Protocol):
 
     async def reset(self) -> None: ...
 
-    async def finish(self) -> str: ...
+    async def finish(self) -> str | None: ...
+
+
+class _Md5:
+    """The MD5 of the bytes since the last reset, kept only when `wanted()` at the first bytes.
+
+    MD5 runs at well under a gigabyte per second: worth it only when an ETag can check it.
+    """
+
+    def __init__(self, wanted: Callable[[], bool]) -> None:
+        self._wanted = wanted
+        self._digest: Any = None
+        self._decided = False
+
+    def reset(self) -> None:
+        self._digest = None
+        self._decided = False
+
+    def target(self) -> Any:
+        """The hash object to feed the next bytes to, or None when none is kept."""
+        if not self._decided:
+            self._decided = True
+            self._digest = hashlib.md5(usedforsecurity=False) if self._wanted() else None
+        return self._digest
+
+    def hexdigest(self) -> str | None:
+        return None if self._digest is None else self._digest.hexdigest()
+
+
+def _checkable(body: RemoteBody, verify: bool) -> Callable[[], bool]:
+    return lambda: verify and md5_of_etag(body.etag) is not None
 
 
 class ResultStream:
@@ -100,12 +131,17 @@ class ResultStream:
     """
 
     def __init__(
-        self, *, inline: bytes | None = None, body: RemoteBody | None = None, chunk_size: int
+        self,
+        *,
+        inline: bytes | None = None,
+        body: RemoteBody | None = None,
+        chunk_size: int,
+        verify_md5: bool = True,
     ) -> None:
         self._inline = memoryview(inline) if inline is not None else None
         self._body = body
         self._chunk_size = chunk_size
-        self._digest = hashlib.md5(usedforsecurity=False) if body is not None else None
+        self._md5 = _Md5(_checkable(body, verify_md5)) if body is not None else None
         self._claimed = False
         self._closed = False
         self._position = 0
@@ -160,15 +196,17 @@ class ResultStream:
             self._position += len(chunk)
         else:
             assert self._body is not None
-            assert self._digest is not None
+            assert self._md5 is not None
             try:
                 chunk = await self._body.read()
             except BodyRestarted as exc:  # only before any byte was handed on
                 raise ResultDownloadError(str(exc)) from None
             if chunk:
-                self._digest.update(chunk)
+                digest = self._md5.target()
+                if digest is not None:
+                    digest.update(chunk)
             else:
-                _check_md5(self._digest.hexdigest(), self._body.etag, self._body.where)
+                _check_md5(self._md5.hexdigest(), self._body.etag, self._body.where)
         self.bytes_read += len(chunk)
         return chunk
 
@@ -196,34 +234,36 @@ class ResultStream:
 class _MemorySink:
     """Collects a body for `get_result`, refusing more than `limit` bytes."""
 
-    def __init__(self, limit: int, too_large: Callable[[int | None], Exception]) -> None:
+    def __init__(self, limit: int, too_large: Callable[[int | None], Exception], md5: _Md5) -> None:
         self._limit = limit
         self._too_large = too_large
         self.parts: list[bytes] = []
         self._held = 0
-        self._digest = hashlib.md5(usedforsecurity=False)
+        self._md5 = md5
 
     async def write(self, chunk: bytes) -> None:
         self._held += len(chunk)
         if self._held > self._limit:
             raise self._too_large(None)
         self.parts.append(chunk)
-        self._digest.update(chunk)
+        digest = self._md5.target()
+        if digest is not None:
+            digest.update(chunk)
 
     async def reset(self) -> None:
         self.parts.clear()
         self._held = 0
-        self._digest = hashlib.md5(usedforsecurity=False)
+        self._md5.reset()
 
-    async def finish(self) -> str:
-        return self._digest.hexdigest()
+    async def finish(self) -> str | None:
+        return self._md5.hexdigest()
 
 
 class _DiskSink:
     """Writes a body to an AtomicFile in large batches, one batch on the disk while the next fills.
 
-    Writing and hashing run in a worker thread (both release the GIL), so the event loop
-    keeps reading the network meanwhile. Progress is reported as batches land on disk.
+    Each batch is written and hashed in two worker threads at once (both release the GIL),
+    while the event loop keeps reading the network. Progress is reported as batches land.
     """
 
     def __init__(
@@ -233,6 +273,7 @@ class _DiskSink:
         on_progress: ProgressCallback | None,
         total: Callable[[], int | None],
         batch_size: int,
+        md5: _Md5,
     ) -> None:
         self._file = file
         self._on_progress = on_progress
@@ -240,8 +281,8 @@ class _DiskSink:
         self._batch_size = batch_size
         self._batch: list[bytes] = []
         self._held = 0
-        self._writing: asyncio.Future[int] | None = None
-        self._digest = hashlib.md5(usedforsecurity=False)
+        self._pending: list[asyncio.Future[Any]] = []
+        self._md5 = md5
         self.written = 0
         self._reported: tuple[int, int | None] | None = None
 
@@ -256,15 +297,18 @@ class _DiskSink:
         if self._batch:
             batch, self._batch, self._held = self._batch, [], 0
             loop = asyncio.get_running_loop()
-            self._writing = loop.run_in_executor(None, self._file.write, batch, self._digest)
+            self._pending = [loop.run_in_executor(None, self._file.write, batch)]
+            digest = self._md5.target()
+            if digest is not None:
+                self._pending.append(loop.run_in_executor(None, _hash, digest, batch))
 
     async def _settle(self) -> None:
-        writing = self._writing
-        if writing is not None:
+        if self._pending:
             # Shielded: a cancelled download must not abandon a write still running; aclose
             # waits for it before the file is removed.
-            self.written += await asyncio.shield(writing)
-            self._writing = None
+            written, *_ = await asyncio.shield(asyncio.gather(*self._pending))
+            self._pending = []
+            self.written += written
             await self.report(self.written, self._total())
 
     async def report(self, done: int, total: int | None) -> None:
@@ -279,24 +323,32 @@ class _DiskSink:
         await self._settle()
         self._batch, self._held = [], 0
         await anyio.to_thread.run_sync(self._file.truncate)
-        self._digest = hashlib.md5(usedforsecurity=False)
+        self._md5.reset()
         self.written = 0
         await self.report(0, self._total())
 
-    async def finish(self) -> str:
+    async def finish(self) -> str | None:
         await self._hand_over()
         await self._settle()
-        return self._digest.hexdigest()
+        return self._md5.hexdigest()
 
     async def aclose(self) -> None:
-        writing, self._writing = self._writing, None
-        if writing is not None:
+        pending, self._pending = self._pending, []
+        for job in pending:
             with contextlib.suppress(Exception):
-                await writing
+                await job
 
 
-async def _pump(body: RemoteBody, sink: _Sink) -> str:
-    """Move the whole body into `sink`, starting over whenever the body or its MD5 says so."""
+def _hash(digest: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
+
+
+async def _pump(body: RemoteBody, sink: _Sink, *, verify: bool) -> tuple[str | None, bool]:
+    """Move the whole body into `sink`, starting over whenever the body or its MD5 says so.
+
+    Returns the MD5 (when one was kept) and whether it was checked against the ETag.
+    """
     while True:
         try:
             chunk = await body.read()
@@ -307,17 +359,19 @@ async def _pump(body: RemoteBody, sink: _Sink) -> str:
             await sink.write(chunk)
             continue
         digest = await sink.finish()
-        expected = md5_of_etag(body.etag)
-        if expected is None or digest == expected:
-            return digest
+        expected = md5_of_etag(body.etag) if verify else None
+        if expected is None or digest is None:
+            return digest, False
+        if digest == expected:
+            return digest, True
         logger.debug("result from %s failed its MD5 check; starting over", body.where)
         body.restart(f"the bytes' MD5 {digest} does not match the ETag's {expected}")
         await sink.reset()
 
 
-def _check_md5(digest: str, etag: str | None, where: str) -> None:
+def _check_md5(digest: str | None, etag: str | None, where: str) -> None:
     expected = md5_of_etag(etag)
-    if expected is not None and digest != expected:
+    if digest is not None and expected is not None and digest != expected:
         raise ResultDownloadError(
             f"the result read from {where} is corrupt: its MD5 {digest} does not match the "
             f"ETag's {expected}; read it again"
@@ -394,8 +448,12 @@ class Results:
             if body.total is not None and body.total > max_bytes:
                 # Refused on the announced size: not one byte of the body is read.
                 raise _too_large(execution_id, body.total, max_bytes)
-            sink = _MemorySink(max_bytes, lambda size: _too_large(execution_id, size, max_bytes))
-            await _pump(body, sink)
+            sink = _MemorySink(
+                max_bytes,
+                lambda size: _too_large(execution_id, size, max_bytes),
+                _Md5(_checkable(body, True)),
+            )
+            await _pump(body, sink, verify=True)
         finally:
             body.close()
         raw = b"".join(sink.parts)
@@ -411,16 +469,16 @@ class Results:
     # -- stream_result -------------------------------------------------------------------
 
     def stream(
-        self, execution_id: str, *, chunk_size: int, max_attempts: int
+        self, execution_id: str, *, chunk_size: int, max_attempts: int, verify_md5: bool
     ) -> contextlib.AbstractAsyncContextManager[ResultStream]:
         check_id("execution_id", execution_id)
         _check_positive("chunk_size", chunk_size)
         _check_positive("max_attempts", max_attempts)
-        return self._open_stream(execution_id, chunk_size, max_attempts)
+        return self._open_stream(execution_id, chunk_size, max_attempts, bool(verify_md5))
 
     @contextlib.asynccontextmanager
     async def _open_stream(
-        self, execution_id: str, chunk_size: int, max_attempts: int
+        self, execution_id: str, chunk_size: int, max_attempts: int, verify_md5: bool
     ) -> AsyncIterator[ResultStream]:
         response = await self._ask(execution_id)
         url = redirect_in_body(response.body)
@@ -434,7 +492,7 @@ class Results:
                 read_size=chunk_size,
                 may_restart=False,
             )
-            stream = ResultStream(body=body, chunk_size=chunk_size)
+            stream = ResultStream(body=body, chunk_size=chunk_size, verify_md5=verify_md5)
             try:
                 await body.open()
             except BaseException:
@@ -455,6 +513,7 @@ class Results:
         on_progress: ProgressCallback | None,
         max_attempts: int,
         write_size: int,
+        verify_md5: bool,
     ) -> DownloadedResult:
         check_id("execution_id", execution_id)
         if not isinstance(destination, (str, os.PathLike)):
@@ -484,16 +543,21 @@ class Results:
                     on_progress=on_progress,
                     total=lambda: body.total if body is not None else None,
                     batch_size=write_size,
+                    md5=_Md5(_checkable(body, bool(verify_md5))),
                 )
-                digest = await _pump(body, sink)
+                digest, verified = await _pump(body, sink, verify=bool(verify_md5))
                 body.close()
             else:
                 inline = response.body
                 sink = _DiskSink(
-                    file, on_progress=on_progress, total=lambda: len(inline), batch_size=write_size
+                    file,
+                    on_progress=on_progress,
+                    total=lambda: len(inline),
+                    batch_size=write_size,
+                    md5=_Md5(lambda: True),
                 )
                 await sink.write(inline)
-                digest = await sink.finish()
+                digest, verified = await sink.finish(), False
             size = sink.written
             await sink.report(size, size)
             await anyio.to_thread.run_sync(file.commit)
@@ -510,7 +574,7 @@ class Results:
             size=size,
             md5=digest,
             etag=body.etag if body is not None else None,
-            md5_verified=body is not None and md5_of_etag(body.etag) is not None,
+            md5_verified=verified,
             redirected=body is not None,
             attempts=body.attempts if body is not None else 0,
             resumes=body.resumes if body is not None else 0,

@@ -26,13 +26,25 @@ class S3Response:
         self._response = response
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
+        self._left = memoryview(b"")
 
     async def read(self, limit: int) -> bytes:
         """Up to `limit` bytes (whatever has arrived, at least one); b"" at the end."""
-        try:
-            return await self._response.content.read(limit)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
+        if not self._left:
+            try:
+                while True:
+                    # As received, without the copy that joining buffered pieces costs.
+                    data, end_of_http_chunk = await self._response.content.readchunk()
+                    if data or not end_of_http_chunk:
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
+            if len(data) <= limit:
+                return data
+            self._left = memoryview(data)
+        piece = bytes(self._left[:limit])
+        self._left = self._left[limit:]
+        return piece
 
     async def read_error_body(self, limit: int = 64 * 1024) -> bytes:
         """An error answer's body, at most `limit` bytes; b"" when it cannot be read."""

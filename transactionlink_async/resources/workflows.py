@@ -143,6 +143,7 @@ class Workflows(Resource):
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        verify_md5: bool = True,
     ) -> contextlib.AbstractAsyncContextManager[ResultStream]:
         """The result as a stream of byte chunks (at most `chunk_size` each); use `async with`.
 
@@ -151,9 +152,12 @@ class Workflows(Resource):
         ...         ...
 
         A broken transfer resumes where it stopped (at most `max_attempts` requests to the
-        storage); leaving the block releases the connection, also mid-way.
+        storage); leaving the block releases the connection, also mid-way. The size is
+        checked at the end, and the MD5 when the ETag is one (unless `verify_md5=False`).
         """
-        return self._results.stream(execution_id, chunk_size=chunk_size, max_attempts=max_attempts)
+        return self._results.stream(
+            execution_id, chunk_size=chunk_size, max_attempts=max_attempts, verify_md5=verify_md5
+        )
 
     async def download_result(
         self,
@@ -163,16 +167,23 @@ class Workflows(Resource):
         on_progress: ProgressCallback | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         chunk_size: int = DEFAULT_WRITE_SIZE,
+        verify_md5: bool = True,
     ) -> DownloadedResult:
         """Write the result to `destination` atomically, resuming and verifying as needed.
 
         The bytes are saved exactly as stored. A temporary file beside `destination` is
         written, fsynced and renamed over it; on any failure or cancellation it is removed
-        and `destination` is left as it was. `on_progress(done_bytes, total_or_None)` (a
-        function or a coroutine function) is called as data reaches the disk; it goes back
-        to 0 when the download has to start over. Gives up with ResultDownloadError after
-        `max_attempts` requests to the storage. `chunk_size` is how many bytes are handed
-        to the disk at once (from a worker thread, so file I/O never blocks the loop).
+        and `destination` is left as it was. The file is readable by its owner only (mode
+        0600: results hold personal data); change its mode if others need it.
+
+        `on_progress(done_bytes, total_or_None)` (a function or a coroutine function) is
+        called as data reaches the disk; it goes back to 0 when the download has to start
+        over. Gives up with ResultDownloadError after `max_attempts` requests to the
+        storage. `chunk_size` is how many bytes are handed to the disk at once (from
+        worker threads, so file I/O never blocks the loop).
+        The size is always checked; the MD5 when the ETag is a plain MD5, unless
+        `verify_md5=False` (MD5 runs below a gigabyte per second: on a very fast link it
+        limits the rate; TLS already guards the bytes in transit).
         """
         return await self._results.download(
             execution_id,
@@ -180,4 +191,5 @@ class Workflows(Resource):
             on_progress=on_progress,
             max_attempts=max_attempts,
             write_size=chunk_size,
+            verify_md5=verify_md5,
         )
