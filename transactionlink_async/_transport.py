@@ -94,6 +94,14 @@ class Transport:
     def timeouts(self) -> Timeouts:
         return self._timeouts
 
+    @property
+    def user_agent(self) -> str:
+        return self._user_agent
+
+    @property
+    def max_connections(self) -> int:
+        return self._max_connections
+
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._closed:
