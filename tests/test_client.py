@@ -18,6 +18,8 @@ from transactionlink_async import (
     ApiKey,
     AuthenticationError,
     ClientClosedError,
+    InvalidResponseError,
+    NotFoundError,
     OrganizationToken,
     RateLimitError,
     RetryPolicy,
@@ -331,3 +333,108 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def test_a_call_in_its_retry_sleep_at_close_raises_closed(fake: FakeTransactionLink) -> None:
+    fake.inject("GET", "/workflows/*", status=503, retry_after="0.3")
+    tl = org_client(fake)
+    outcome: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await tl.workflows.get("abc")
+        except Exception as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await anyio.sleep(0.1)
+        await tl.aclose()
+    assert isinstance(outcome[0], ClientClosedError)
+    assert fake.count("GET", "/workflows/*") == 1
+    gc.collect()  # an unclosed session would raise ResourceWarning (an error here)
+
+
+async def test_a_call_in_flight_at_close_does_not_reopen(fake: FakeTransactionLink) -> None:
+    fake.inject("GET", "/workflows/*", delay=0.3)
+    tl = org_client(fake)
+    outcome: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await tl.workflows.get("abc")
+        except Exception as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await anyio.sleep(0.1)
+        await tl.aclose()
+    assert isinstance(outcome[0], ClientClosedError)
+    gc.collect()
+
+
+async def test_a_failed_authorize_is_shared_by_the_callers_queued_behind_it(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.inject("POST", "/auth/authorize", status=502, times=None)
+    async with key_client(fake) as tl:
+        errors: list[BaseException] = []
+
+        async def call() -> None:
+            try:
+                await tl.workflows.get("abc")
+            except ServerError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(call)
+    assert len(errors) == 50
+    # One renewal (with its own retries) for the whole burst, not one per caller.
+    assert fake.count("POST", "/auth/authorize") == FAST.max_attempts
+
+
+async def test_a_wrong_secret_is_tried_once_per_burst(fake: FakeTransactionLink) -> None:
+    credentials = ApiKey(fake.api_key, "wrong")
+    async with (
+        TransactionLink(credentials, base_url=fake.base_url) as tl,
+        anyio.create_task_group() as tg,
+    ):
+        for _ in range(20):
+            tg.start_soon(expect_auth_error, tl)
+    assert fake.count("POST", "/auth/authorize") == 1
+
+
+async def expect_auth_error(tl: TransactionLink) -> None:
+    with pytest.raises(AuthenticationError):
+        await tl.workflows.get("abc")
+
+
+async def test_a_token_expired_on_arrival_does_not_loop() -> None:
+    # No expiryDuration, and a JWT whose exp has passed: stale from birth by our clock.
+    async with FakeTransactionLink(access_token_lifetime=0, include_expiry_duration=False) as fake:
+        async with key_client(fake) as tl:
+            with anyio.fail_after(5), pytest.raises(AuthenticationError):
+                await tl.workflows.get("abc")
+        # Used once, refused, renewed once, refused again: then the error.
+        assert fake.count("POST", "/auth/authorize") + fake.count("POST", "/auth/refresh") == 2
+        assert fake.count("GET", "/workflows/*") == 2
+
+
+async def test_an_error_answer_with_a_large_body_is_still_its_error(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.inject("GET", "/workflows/*/result", status=404, body=b"x" * 200_000)
+    async with org_client(fake) as tl:
+        with pytest.raises(NotFoundError):
+            await tl.workflows.get_result("abc", max_bytes=1000)
+
+
+async def test_an_unreadable_answer_to_a_creating_call_says_it_was_carried_out(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.inject("POST", "/workflows", status=200, body={"id": "exec-1", "status": 5})
+    async with org_client(fake) as tl:
+        with pytest.raises(InvalidResponseError, match=r"carried out \(id exec-1\).*look it up"):
+            await tl.workflows.initialise(workflow_definition_id="d", locale="en")

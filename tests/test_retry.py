@@ -211,3 +211,8 @@ def test_server_retry_after_wins_over_the_poll_schedule() -> None:
         poll_delay(PollPolicy(honour_retry_after=False), 0, retry_after=7.0, rand=lambda a, b: 0)
         == 1.0
     )
+
+
+@pytest.mark.parametrize("hint", [0.0, 0.001])
+def test_a_zero_or_tiny_retry_after_never_makes_polling_spin(hint: float) -> None:
+    assert poll_delay(PollPolicy(initial=1.0), 7, retry_after=hint) == 1.0

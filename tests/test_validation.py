@@ -107,6 +107,14 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
     ("case phone", lambda tl: tl.cases.create(phone="123"), TypeError, "phone"),  # type: ignore[arg-type]
     ("parameters list", lambda tl: tl.parameters.create([1]), TypeError, "mapping"),  # type: ignore[arg-type]
     ("max_bytes", lambda tl: tl.workflows.get_result("a", max_bytes=0), ValueError, "max_bytes"),
+    (
+        "parameters with NaN",
+        lambda tl: tl.workflows.initialise(
+            workflow_definition_id="d", locale="en", parameters={"x": float("nan")}
+        ),
+        ValueError,
+        "not valid JSON",
+    ),
 ]
 
 
@@ -163,6 +171,8 @@ def test_wrong_credential_type() -> None:
 
 
 def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="control"):
+        TransactionLink(OrganizationToken("tot_x"), user_agent="bot\r\nX-Evil: 1")
     with pytest.raises(ValueError, match="max_connections"):
         TransactionLink(OrganizationToken("tot_x"), max_connections=0)
     with pytest.raises(TypeError, match="RetryPolicy"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import anyio
@@ -140,16 +142,20 @@ async def test_bad_arguments_send_nothing(
 async def test_polls_until_final_through_awaiting_paused_and_unknown_statuses(
     fake: FakeTransactionLink, tl: TransactionLink, caplog: pytest.LogCaptureFixture
 ) -> None:
+    mystery = f"MYSTERY_{uuid.uuid4().hex[:8]}"  # logging is once per process per value
     fake.define_workflow(
-        "slow", statuses=("RUNNING", "AWAITING", "PAUSED", "MYSTERY", "MYSTERY", "COMPLETED")
+        "slow", statuses=("RUNNING", "AWAITING", "PAUSED", mystery, mystery, "COMPLETED")
     )
-    execution = await start(tl, "slow")
+    first, second = await start(tl, "slow"), await start(tl, "slow")
     with caplog.at_level(logging.WARNING, logger="transactionlink_async"):
-        done = await tl.workflows.wait_for_completion(execution.id, poll=QUICK)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(tl.workflows.wait_for_completion, first.id, poll=QUICK))
+            tg.start_soon(partial(tl.workflows.wait_for_completion, second.id, poll=QUICK))
+        done = await tl.workflows.get(first.id)
     assert done.status is WorkflowStatus.COMPLETED
-    assert fake.count("GET", "/workflows/*") == 6
-    unknown = [r for r in caplog.records if "MYSTERY" in r.getMessage()]
-    assert len(unknown) == 1
+    assert fake.count("GET", "/workflows/*") == 13
+    unknown = [r for r in caplog.records if mystery in r.getMessage()]
+    assert len(unknown) == 1  # two waits, one warning
     assert unknown[0].levelno == logging.WARNING
 
 
@@ -509,3 +515,15 @@ async def test_wait_many_of_nothing_ends_at_once(tl: TransactionLink) -> None:
 async def test_wait_many_refuses_a_single_str(tl: TransactionLink) -> None:
     with pytest.raises(TypeError, match="iterable of ids"):
         tl.workflows.wait_many("abc")
+
+
+async def test_a_zero_retry_after_on_status_answers_does_not_spin(
+    fake: FakeTransactionLink, tl: TransactionLink
+) -> None:
+    fake.define_workflow("never", statuses=("RUNNING",))
+    execution = await start(tl, "never")
+    fake.inject("GET", f"/workflows/{execution.id}", retry_after="0", times=None)
+    policy = PollPolicy(initial=0.1, multiplier=1.0, maximum=0.1, jitter=0.0)
+    with pytest.raises(WaitTimeoutError):
+        await tl.workflows.wait_for_completion(execution.id, timeout=0.55, poll=policy)
+    assert fake.count("GET", f"/workflows/{execution.id}") <= 6

@@ -3,6 +3,7 @@
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._client import DEFAULT_BASE_URL, TransactionLink
 from ._launch import LaunchBatch
+from ._results import DownloadedResult, ResultStream
 from ._retry import PollPolicy, RetryPolicy
 from ._transport import Timeouts
 from ._version import __version__
@@ -50,6 +51,7 @@ __all__ = [
     "CaseDocument",
     "ClientClosedError",
     "Credentials",
+    "DownloadedResult",
     "ErrorDetail",
     "InvalidResponseError",
     "LaunchBatch",
@@ -64,6 +66,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "ResultDownloadError",
+    "ResultStream",
     "ResultTooLargeError",
     "RetryPolicy",
     "ServerError",

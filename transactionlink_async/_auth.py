@@ -160,8 +160,10 @@ def token_lifetime(answer: Mapping[str, Any], *, wall_now: float) -> float | Non
     access = answer.get("accessToken")
     claims = _jwt_claims(access) if isinstance(access, str) else None
     exp = claims.get("exp") if claims else None
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return max(0.0, float(exp) - wall_now)
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp > wall_now:
+        return float(exp) - wall_now
+    # Already expired by our clock (skew) or unknown: renew only when the API says 401,
+    # rather than renewing in a loop a token that looks stale from birth.
     return None
 
 
@@ -193,6 +195,10 @@ class JwtKeeper:
         self._token: _Token | None = None
         self._refresh_token: str | None = None
         self._generation = 0
+        #: Renewals that ended (in success or error), and the error of the last failed one:
+        #: tasks queued behind a failed renewal share its error instead of repeating it.
+        self._renewals_ended = 0
+        self._last_failure: Exception | None = None
         # Locks belong to an event loop: made on first use in the running loop, never at import.
         self._lock: anyio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -208,11 +214,15 @@ class JwtKeeper:
         return token.renew_at is None or self._clock() < token.renew_at
 
     async def authorization(self) -> tuple[str, int]:
+        token, generation = self._token, self._generation
+        if token is not None and self._is_fresh(token):
+            return f"Bearer {token.access}", generation
         while True:
-            token, generation = self._token, self._generation
-            if token is not None and self._is_fresh(token):
-                return f"Bearer {token.access}", generation
             await self._renew(generation)
+            token, generation = self._token, self._generation
+            # A token just obtained is used even if it already looks stale: the API decides.
+            if token is not None:
+                return f"Bearer {token.access}", generation
 
     async def renew_after_401(self, generation: int) -> bool:
         if generation == self._generation:
@@ -222,10 +232,22 @@ class JwtKeeper:
         return True
 
     async def _renew(self, seen_generation: int) -> None:
+        renewals_before = self._renewals_ended
         async with self._get_lock():
             if self._generation != seen_generation:
                 return  # another task renewed while we queued: use its token
-            answer = await self._fetch()
+            if self._renewals_ended != renewals_before and self._last_failure is not None:
+                # A renewal failed while we queued: one failure per burst, not one per caller.
+                raise self._last_failure
+            try:
+                answer = await self._fetch()
+            except Exception as exc:
+                # (A cancelled renewal is not recorded: the next caller simply tries again.)
+                self._last_failure = exc
+                self._renewals_ended += 1
+                raise
+            self._last_failure = None
+            self._renewals_ended += 1
             lifetime = token_lifetime(answer, wall_now=self._wall_clock())
             access = answer["accessToken"]
             refresh = answer.get("refreshToken")
@@ -254,7 +276,9 @@ class JwtKeeper:
 def _check_answer(answer: Any) -> Mapping[str, Any]:
     if not isinstance(answer, dict) or not isinstance(answer.get("accessToken"), str):
         raise InvalidResponseError("the auth endpoint answered without an accessToken")
-    if not answer["accessToken"] or any(c in answer["accessToken"] for c in "\r\n "):
+    access = answer["accessToken"]
+    if not access or any(ord(c) < 0x21 or ord(c) == 0x7F for c in access):
+        # It becomes a header value: control characters would be refused (or worse, injected).
         raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
     return answer
 

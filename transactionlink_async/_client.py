@@ -96,8 +96,11 @@ class TransactionLink:
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
-        if user_agent is not None and (not isinstance(user_agent, str) or "\n" in user_agent):
-            raise ValueError("user_agent must be a single-line str")
+        if user_agent is not None and (
+            not isinstance(user_agent, str)
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
+        ):
+            raise ValueError("user_agent must be a str without control characters")
 
         self._base_url = check_base_url(base_url)
         self._base_text = str(self._base_url)
@@ -197,7 +200,7 @@ class TransactionLink:
     async def send(self, request: ApiRequest) -> RawResponse:
         """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
         self._check_open()
-        body = None if request.json is _NO_BODY else json.dumps(request.json).encode()
+        body = None if request.json is _NO_BODY else _encode_body(request)
         headers = {"Accept": request.accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -205,6 +208,7 @@ class TransactionLink:
         attempt = 0
         replayed_after_401 = False
         while True:
+            self._check_open()  # also between attempts: aclose() may have run meanwhile
             attempt += 1
             generation = 0
             if request.authenticated:
@@ -266,6 +270,21 @@ class TransactionLink:
         return await self.send_json(
             ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
         )
+
+
+def _encode_body(request: ApiRequest) -> bytes:
+    """The request's JSON, or a clear error before anything is sent."""
+    try:
+        # NaN and Infinity are not JSON: the API would refuse them, so refuse them here.
+        return json.dumps(request.json, allow_nan=False).encode()
+    except ValueError as exc:
+        raise ValueError(
+            f"{request.method} {request.path}: the body is not valid JSON: {exc}"
+        ) from None
+    except TypeError as exc:
+        raise TypeError(
+            f"{request.method} {request.path}: the body is not JSON-serialisable: {exc}"
+        ) from None
 
 
 def parse_json(body: bytes, request: ApiRequest) -> Any:

@@ -227,6 +227,7 @@ def poll_delay(
 ) -> float:
     """Seconds to sleep before status check `poll_number` (0 for the first poll)."""
     if retry_after is not None and policy.honour_retry_after:
-        return retry_after
+        # "Retry-After: 0" or a date in the past (clock skew) must not turn a wait into a spin.
+        return max(retry_after, policy.initial)
     base = min(policy.maximum, policy.initial * policy.multiplier ** min(poll_number, 200))
     return max(0.0, base * (1.0 + rand(-policy.jitter, policy.jitter)))

@@ -12,8 +12,12 @@ import yarl
 
 from ._retry import Failure
 from ._watchdog import Attempt, Watchdog, watchdog_supported
+from .errors import ClientClosedError
 
 __all__ = ["BodyTooLarge", "NoAnswer", "RawResponse", "Timeouts", "Transport"]
+
+#: How much of an error answer's body is kept (enough for any ErrorResponse).
+ERROR_BODY_LIMIT = 64 * 1024
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -116,13 +120,25 @@ class Transport:
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def timeouts(self) -> Timeouts:
         return self._timeouts
 
+    @property
+    def user_agent(self) -> str:
+        return self._user_agent
+
+    @property
+    def max_connections(self) -> int:
+        return self._max_connections
+
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
+        if self._closed:
+            # A call still running when the client closed must not open a new session.
+            raise ClientClosedError("this TransactionLink client is closed; create a new one")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             self._session = aiohttp.ClientSession(
@@ -162,10 +178,14 @@ class Transport:
             async with session.request(
                 method, url, headers=headers, data=body, allow_redirects=False
             ) as response:
-                if watchdog is None:
+                if watchdog is not None:
+                    watchdog.progress(attempt)
+                if response.status >= 400:
+                    # An error answer is never "the result": read enough to explain it.
+                    data = await response.content.read(ERROR_BODY_LIMIT)
+                elif watchdog is None:
                     data = await _read_body(response, max_body)
                 else:
-                    watchdog.progress(attempt)
                     data = await _read_watched(response, max_body, watchdog, attempt)
                 return RawResponse(response.status, response.headers, data)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -182,6 +202,7 @@ class Transport:
                 watchdog.finish(attempt)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._watchdog is not None:
             self._watchdog.close()
         session, self._session = self._session, None

@@ -42,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger("transactionlink_async")
 
+#: Unknown status values already logged in this process (bounded).
+_UNKNOWN_STATUSES_LOGGED: set[str] = set()
+
 _DEFAULT_POLL = PollPolicy()
 
 
@@ -211,11 +214,16 @@ class _Waiter:
         if execution.is_known_status or self._warned_unknown:
             return
         self._warned_unknown = True
+        status = str(execution.status)[:80]
+        # Once per status value: a thousand waits must not log a thousand warnings.
+        if status in _UNKNOWN_STATUSES_LOGGED or len(_UNKNOWN_STATUSES_LOGGED) >= 100:
+            return
+        _UNKNOWN_STATUSES_LOGGED.add(status)
         logger.warning(
             "workflow execution %s reports status %r, which this SDK does not know; "
             "it counts as not final and the wait goes on",
             self.execution_id,
-            str(execution.status)[:80],
+            status,
         )
 
     def timed_out(self, budget: float) -> WaitTimeoutError:

@@ -884,7 +884,7 @@ async def test_serve_command() -> None:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 20)
         info = json.loads(line)
-        assert set(info) == {"base_url", "org_token", "api_key", "api_secret"}
+        assert set(info) == {"base_url", "org_token", "api_key", "api_secret", "s3_base_url"}
         async with (
             aiohttp.ClientSession() as http,
             http.post(

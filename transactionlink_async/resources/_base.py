@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._client import ApiRequest, parse_json
 from .._convert import ConversionError, structure
+from .._retry import RetryMode
 from ..errors import InvalidResponseError
 
 if TYPE_CHECKING:
@@ -32,6 +33,21 @@ def parse_model(data: Any, cls: type[T], request: ApiRequest) -> T:
     try:
         return structure(data, cls)
     except ConversionError as exc:
-        raise InvalidResponseError(
-            f"{request.method} {request.path} answered with an unexpected shape: {exc}"
-        ) from exc
+        message = f"{request.method} {request.path} answered with an unexpected shape: {exc}"
+        if request.mode is RetryMode.CREATING:
+            created = _created_id(data)
+            message += (
+                "; the request was carried out"
+                + (f" (id {created})" if created else "")
+                + ": look it up rather than sending it again"
+            )
+        raise InvalidResponseError(message) from exc
+
+
+def _created_id(data: Any) -> str | None:
+    if isinstance(data, dict):
+        for key in ("id", "caseId", "parametersId"):
+            value = data.get(key)
+            if isinstance(value, str) and value.isprintable() and len(value) <= 200:
+                return value
+    return None

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._client import AnswerObserver, ApiRequest
+from .._convert import unstructure
 from .._launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
+from .._results import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_WRITE_SIZE,
+    DownloadedResult,
+    ProgressCallback,
+    Results,
+    ResultStream,
+)
 from .._retry import PollPolicy, RetryMode
-from .._transport import BodyTooLarge
 from .._validate import (
     check_expires_at,
     check_id,
@@ -21,45 +32,37 @@ from .._validate import (
 )
 from .._wait import WaitBatch, check_concurrency, check_poll_policy, check_timeout
 from .._wait import wait_for_completion as _wait_for_completion
-from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
-__all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
+if TYPE_CHECKING:
+    from .._client import TransactionLink
 
-DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
 
 
 def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> dict[str, Any]:
     """The JSON body of `POST /workflows`, after checking every argument."""
-    body: dict[str, Any] = {
-        "workflowDefinitionId": check_text(
-            "workflow_definition_id", request.workflow_definition_id
-        ),
-        "locale": check_text("locale", request.locale),
-        # Required by the API even when empty.
-        "parameters": (
-            {}
-            if request.parameters is None
-            else dict(check_mapping("parameters", request.parameters))
-        ),
-    }
+    check_text("workflow_definition_id", request.workflow_definition_id)
+    check_text("locale", request.locale)
+    if request.parameters is not None:
+        check_mapping("parameters", request.parameters)
     if request.expires_at is not None:
-        expires_at = check_expires_at(request.expires_at, now=now or utc_now())
-        body["expiresAt"] = expires_at.isoformat()
-    record_id = check_optional_str("record_id", request.record_id)
-    if record_id is not None:
-        body["recordId"] = check_text("record_id", record_id)
-    try:
-        # Fail here, before sending, rather than on a half-serialised body.
-        json.dumps(body["parameters"])
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"parameters must be JSON-serialisable: {exc}") from exc
+        check_expires_at(request.expires_at, now=now or utc_now())
+    if check_optional_str("record_id", request.record_id) is not None:
+        check_text("record_id", request.record_id)
+    # The converter writes camelCase, drops absent fields and sends `parameters` even when
+    # empty, as the API requires; JSON-serialisability is checked by send(), before sending.
+    body: dict[str, Any] = unstructure(request)
     return body
 
 
 class Workflows(Resource):
     """Workflow executions."""
+
+    def __init__(self, client: TransactionLink) -> None:
+        super().__init__(client)
+        self._results = Results(client)
 
     async def run(
         self,
@@ -191,36 +194,68 @@ class Workflows(Resource):
     async def get_result(
         self, execution_id: str, *, max_bytes: int = DEFAULT_MAX_RESULT_BYTES
     ) -> Any:
-        """The execution's result as parsed JSON, refusing results above `max_bytes`."""
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
-        path = f"/workflows/{check_id('execution_id', execution_id)}/result"
-        request = ApiRequest(method="GET", path=path, max_body=max_bytes)
-        try:
-            response = await self._client.send(request)
-        except BodyTooLarge as exc:
-            raise _too_large(execution_id, exc.size, max_bytes) from None
-        try:
-            data = json.loads(response.body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidResponseError(f"GET {path} answered with a body that is not JSON") from exc
-        if _is_redirect(data):
-            raise ResultDownloadError(
-                "the result is stored as a large object behind a pre-signed link, "
-                "which this version cannot fetch yet"
-            )
-        return data
+        """The execution's result as parsed JSON (`GET /workflows/{id}/result`).
 
+        A result stored behind a pre-signed link is fetched from there. A result above
+        `max_bytes` raises ResultTooLargeError before its memory is spent (refused on its
+        announced size when known, else once the count passes the limit); use
+        `stream_result` or `download_result` for those.
+        """
+        return await self._results.get(execution_id, max_bytes=max_bytes)
 
-def _is_redirect(data: Any) -> bool:
-    return isinstance(data, dict) and len(data) == 1 and isinstance(data.get("$redirect"), str)
+    def stream_result(
+        self,
+        execution_id: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        verify_md5: bool = True,
+    ) -> contextlib.AbstractAsyncContextManager[ResultStream]:
+        """The result as a stream of byte chunks (at most `chunk_size` each); use `async with`.
 
+        >>> async with tl.workflows.stream_result(execution_id) as stream:
+        ...     async for record in stream.json_items("records.item"):
+        ...         ...
 
-def _too_large(execution_id: str, size: int | None, limit: int) -> ResultTooLargeError:
-    what = f"{size} bytes" if size is not None else f"more than {limit} bytes"
-    return ResultTooLargeError(
-        f"the result of {execution_id} is {what}, above max_bytes={limit}; use "
-        "tl.workflows.stream_result() or tl.workflows.download_result() for large results",
-        size=size,
-        limit=limit,
-    )
+        A broken transfer resumes where it stopped (at most `max_attempts` requests to the
+        storage); leaving the block releases the connection, also mid-way. The size is
+        checked at the end, and the MD5 when the ETag is one (unless `verify_md5=False`).
+        """
+        return self._results.stream(
+            execution_id, chunk_size=chunk_size, max_attempts=max_attempts, verify_md5=verify_md5
+        )
+
+    async def download_result(
+        self,
+        execution_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        chunk_size: int = DEFAULT_WRITE_SIZE,
+        verify_md5: bool = True,
+    ) -> DownloadedResult:
+        """Write the result to `destination` atomically, resuming and verifying as needed.
+
+        The bytes are saved exactly as stored. A temporary file beside `destination` is
+        written, fsynced and renamed over it; on any failure or cancellation it is removed
+        and `destination` is left as it was. The file is readable by its owner only (mode
+        0600: results hold personal data); change its mode if others need it.
+
+        `on_progress(done_bytes, total_or_None)` (a function or a coroutine function) is
+        called as data reaches the disk; it goes back to 0 when the download has to start
+        over. Gives up with ResultDownloadError after `max_attempts` requests to the
+        storage. `chunk_size` is how many bytes are handed to the disk at once (from
+        worker threads, so file I/O never blocks the loop).
+        The size is always checked; the MD5 when the ETag is a plain MD5, unless
+        `verify_md5=False` (MD5 runs below a gigabyte per second: on a very fast link it
+        limits the rate; TLS already guards the bytes in transit).
+        """
+        return await self._results.download(
+            execution_id,
+            destination,
+            on_progress=on_progress,
+            max_attempts=max_attempts,
+            write_size=chunk_size,
+            verify_md5=verify_md5,
+        )

@@ -2,6 +2,8 @@
 
 from ._faults import FaultRule
 from ._journal import JournalEntry
+from ._s3 import FakeS3, S3Fault, S3Object, S3Request, S3Result
+from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
 from ._webhooks import Delivery, DeliveryAttempt, WebhookSender
 from ._workflows import FINAL_STATUSES, WorkflowScript
@@ -10,9 +12,15 @@ __all__ = [
     "FINAL_STATUSES",
     "Delivery",
     "DeliveryAttempt",
+    "FakeS3",
     "FakeTransactionLink",
     "FaultRule",
+    "GeneratedJson",
     "JournalEntry",
+    "S3Fault",
+    "S3Object",
+    "S3Request",
+    "S3Result",
     "WebhookSender",
     "WorkflowScript",
 ]

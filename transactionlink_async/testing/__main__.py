@@ -30,6 +30,20 @@ def _parser() -> argparse.ArgumentParser:
         default=10_000,
         help="requests kept in the journal (default 10000), so long runs stay small",
     )
+    serve.add_argument(
+        "--s3-url-lifetime",
+        type=float,
+        default=300.0,
+        help="seconds a pre-signed result URL stays valid (default 300)",
+    )
+    serve.add_argument(
+        "--large-result-bytes",
+        type=int,
+        default=0,
+        help="also create a COMPLETED execution whose result is a generated JSON document "
+        "of this many bytes in the fake S3; its id is printed as large_result_id",
+    )
+    serve.add_argument("--large-result-seed", type=int, default=0)
     return parser
 
 
@@ -45,13 +59,26 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         access_token_lifetime=args.access_token_lifetime,
         journal_limit=args.journal_limit,
+        s3_url_lifetime=args.s3_url_lifetime,
     ) as fake:
-        line = {
+        line: dict[str, object] = {
             "base_url": fake.base_url,
             "org_token": fake.org_token,
             "api_key": fake.api_key,
             "api_secret": fake.api_secret,
+            "s3_base_url": fake.s3.base_url,
         }
+        if args.large_result_bytes > 0:
+            execution_id = fake.create_execution()
+            key = fake.set_large_result(
+                execution_id, size=args.large_result_bytes, seed=args.large_result_seed
+            )
+            stored = fake.s3.get(key)
+            body = stored.body
+            line["large_result_id"] = execution_id
+            line["large_result_bytes"] = stored.size
+            line["large_result_md5"] = stored.md5_hex
+            line["large_result_items"] = getattr(body, "item_count", None)
         # One line, flushed: the parent process reads it to learn where to connect.
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()

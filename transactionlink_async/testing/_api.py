@@ -21,6 +21,7 @@ from ._http import (
     parse_timestamp,
     read_json_object,
 )
+from ._s3 import FakeS3, S3Result
 from ._webhooks import Keyring
 from ._workflows import Execution, WorkflowProgress, WorkflowScript
 
@@ -64,8 +65,10 @@ class FakeApi:
         clock: Callable[[], float] = time.monotonic,
         parameters_id_key: str = "id",
         inline_result_limit: int = 9 * 1024 * 1024,
+        s3: FakeS3 | None = None,
     ) -> None:
         self.tokens = tokens
+        self.s3 = s3
         self.clock = clock
         self.parameters_id_key = parameters_id_key
         self.inline_result_limit = inline_result_limit
@@ -78,6 +81,8 @@ class FakeApi:
         self.keyring = Keyring()
         #: Called when an execution's status may have changed (polls, cancels, set_status).
         self.status_listeners: list[Callable[[], None]] = []
+        # The result object each large inline result was stored for, by execution id.
+        self._stored_results: dict[str, object] = {}
 
     # -- configuration -------------------------------------------------------------------
 
@@ -293,6 +298,34 @@ class FakeApi:
         return web.Response(text=text, content_type="text/plain")
 
     def result_response(self, execution: Execution, result: object) -> web.StreamResponse:
-        """The answer carrying a result; the place where large results will redirect."""
+        """The result inline, or (stored in S3, or over the inline limit) `{"$redirect": url}`."""
+        if isinstance(result, S3Result):
+            return self._redirect(result.key)
         body = result if isinstance(result, bytes) else json.dumps(result).encode()
-        return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
+        if len(body) <= self.inline_result_limit or self.s3 is None:
+            return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
+        key = large_result_key(execution.id)
+        if self._stored_results.get(execution.id) is not result:
+            self.s3.put(key, body, encode_slash=True)
+            self._stored_results[execution.id] = result
+        return self._redirect(key)
+
+    def _redirect(self, key: str) -> web.StreamResponse:
+        if self.s3 is None:
+            raise ApiError(500, "This fake has no S3 to store large results in")
+        # A fresh URL on every call, as the real service does.
+        return json_response({"$redirect": self.s3.presign(key)})
+
+    def create_execution(self, definition_id: str, *, status: str, result: object) -> Execution:
+        """An execution already in `status` with `result`, as if it had run."""
+        document = self._base_document(definition_id, "en")
+        execution = self._new_execution(definition_id, "INITIALISED", document)
+        execution.progress.pin(status)
+        execution.set_result(result)
+        self.status_may_have_changed()
+        return execution
+
+
+def large_result_key(execution_id: str) -> str:
+    """Where a large result is stored: a key that needs quoting, like real-world keys do."""
+    return f"results/{execution_id}/o'brien ~result.json"

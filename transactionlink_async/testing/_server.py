@@ -12,11 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ._api import FakeApi
+from ._api import FakeApi, large_result_key
 from ._auth import TokenStore
 from ._faults import DropMode, FaultRule, FaultRules
 from ._http import ApiError, error_response
 from ._journal import Journal, JournalEntry
+from ._s3 import FakeS3, S3Result
 from ._stats import RouteStats
 from ._webhooks import WebhookSender
 from ._workflows import WorkflowScript, default_result
@@ -55,6 +56,7 @@ class FakeTransactionLink:
         api_key: str | None = None,
         api_secret: str | None = None,
         journal_limit: int | None = None,
+        s3_url_lifetime: float = 300.0,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -66,11 +68,14 @@ class FakeTransactionLink:
             include_expiry_duration=include_expiry_duration,
             refresh_token_single_use=refresh_token_single_use,
         )
+        # Its own listener: a different host:port than the API, as S3 is.
+        self._s3 = FakeS3(host=host, url_lifetime=s3_url_lifetime)
         self._api = FakeApi(
             self._tokens,
             clock=clock,
             parameters_id_key=parameters_id_key,
             inline_result_limit=inline_result_limit,
+            s3=self._s3,
         )
         self._webhooks = WebhookSender(self._api.keyring, self._api.snapshot)
         self._api.status_listeners.append(self._webhooks.status_may_have_changed)
@@ -99,8 +104,10 @@ class FakeTransactionLink:
         try:
             site = web.TCPSite(runner, self._host, self._requested_port)
             await site.start()
+            await self._s3.start()
         except BaseException:
             await runner.cleanup()
+            await self._s3.aclose()
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
@@ -113,6 +120,7 @@ class FakeTransactionLink:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self._s3.aclose()
 
     async def __aenter__(self) -> FakeTransactionLink:
         await self.start()
@@ -210,8 +218,73 @@ class FakeTransactionLink:
         self._api.status_may_have_changed()
 
     def set_result(self, execution_id: str, result: object) -> None:
-        """Replace an execution's result: JSON, raw bytes, a callable of the id, or None."""
+        """Replace an execution's result: JSON, raw bytes, a callable of the id, or None.
+
+        A result larger than `inline_result_limit` is stored in `fake.s3` and `/result`
+        answers `{"$redirect": url}`, as the real service does over 9 MB.
+        """
         self._api.execution(execution_id).set_result(result)
+
+    def create_execution(
+        self,
+        result: object = default_result,
+        *,
+        definition_id: str = "fake-workflow",
+        status: str = "COMPLETED",
+    ) -> str:
+        """Add an execution already in `status` with `result` (see set_result); its id."""
+        return self._api.create_execution(definition_id, status=status, result=result).id
+
+    # -- large results (the fake S3) -----------------------------------------------------
+
+    @property
+    def s3(self) -> FakeS3:
+        """The fake S3 that large results redirect to: objects, faults, journal."""
+        return self._s3
+
+    def set_large_result(
+        self,
+        execution_id: str,
+        *,
+        size: int,
+        seed: int = 0,
+        multipart_etag: bool = False,
+        key: str | None = None,
+    ) -> str:
+        """Make the execution's result a generated `{"records": [...]}` of `size` bytes in S3.
+
+        `/result` then answers `{"$redirect": url}` with a fresh pre-signed URL per call.
+        Returns the object's key (see `fake.s3`).
+        """
+        execution = self._api.execution(execution_id)
+        key = key or large_result_key(execution_id)
+        self._s3.put_generated(
+            key, size, seed=seed, multipart_etag=multipart_etag, encode_slash=True
+        )
+        execution.set_result(S3Result(key))
+        return key
+
+    def set_stored_result(
+        self,
+        execution_id: str,
+        data: bytes,
+        *,
+        content_encoding: str | None = None,
+        multipart_etag: bool = False,
+        key: str | None = None,
+    ) -> str:
+        """Make the execution's result these exact bytes in S3 (e.g. gzip with its encoding)."""
+        execution = self._api.execution(execution_id)
+        key = key or large_result_key(execution_id)
+        self._s3.put(
+            key,
+            data,
+            content_encoding=content_encoding,
+            multipart_etag=multipart_etag,
+            encode_slash=True,
+        )
+        execution.set_result(S3Result(key))
+        return key
 
     @property
     def executions(self) -> dict[str, dict[str, Any]]:
