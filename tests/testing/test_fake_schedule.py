@@ -181,6 +181,11 @@ async def test_the_controls_define_subscribe_and_tell_finishes(fake: FakeTransac
         assert set(finishes) == {execution_id}
         assert began + 0.05 <= finishes[execution_id] <= time.monotonic() + 0.1
         await until(lambda: len(receiver.received) == 1)
+        status, _ = await post(session, f"{fake.base_url}/_fake/webhooks/unsubscribe", {"url": url})
+        assert status == 200
+        await launch(session, fake, "timed")
+        await anyio.sleep(0.2)
+        assert len(receiver.received) == 1
         refused: list[Any] = [{"nope": 1}, {"statuses": []}, ["x"]]
         for body in refused:
             status, _ = await post(session, f"{fake.base_url}/_fake/workflows/bad", body)

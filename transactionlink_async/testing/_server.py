@@ -100,6 +100,7 @@ class FakeTransactionLink:
                 web.get(_FAKE_PREFIX + "stats", self._stats_handler),
                 web.post(_FAKE_PREFIX + "workflows/{definition_id}", self._define_handler),
                 web.post(_FAKE_PREFIX + "webhooks/subscribe", self._subscribe_handler),
+                web.post(_FAKE_PREFIX + "webhooks/unsubscribe", self._subscribe_handler),
                 web.get(_FAKE_PREFIX + "finishes", self._finishes_handler),
             ]
         )
@@ -400,11 +401,15 @@ class FakeTransactionLink:
         return web.json_response({"defined": request.match_info["definition_id"]})
 
     async def _subscribe_handler(self, request: web.Request) -> web.StreamResponse:
-        """`POST /_fake/webhooks/subscribe` with `{"url": ...}`: automatic events to it."""
+        """`POST /_fake/webhooks/subscribe` (or `/unsubscribe`) with `{"url": ...}`:
+        start (or stop) automatic events to that URL."""
         options = await request.json()
         url = options.get("url") if isinstance(options, dict) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return error_response(400, 'give {"url": "http://..."}')
+        if request.path.endswith("/unsubscribe"):
+            self._webhooks.unsubscribe(url)
+            return web.json_response({"unsubscribed": url})
         self._webhooks.subscribe(url)
         return web.json_response({"subscribed": url})
 
