@@ -1,0 +1,1 @@
+"""The `transactionlink` command line: demo, run, status, wait, result, cancel."""
