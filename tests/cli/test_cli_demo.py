@@ -65,3 +65,11 @@ def test_demo_as_a_user_runs_it() -> None:
     table = out[out.index("execution  workflow") :]
     assert "sanctions-screening  v3   FAILED" in table
     assert "done in" in out
+
+
+@pytest.mark.parametrize("argv", [["--workflows", "2"], ["--result-mb", "0"], ["--workflows", "x"]])
+def test_demo_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "expected" in captured.err
