@@ -76,21 +76,44 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+# Download pairs compared like for like: MD5 checked on both sides, or on neither.
+DOWNLOAD_PAIRS = [
+    ("sdk", "aiohttp_md5"),
+    ("sdk_no_md5", "aiohttp"),
+    ("sdk_no_md5", "httpx"),
+    ("sdk", "naive_json"),
+]
+
+
+def _pairs(name: str, summary: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(ours, peer, ours/peer) rows of one table, oriented so that higher is better."""
+    metric = summary["metric"]
+    if name.startswith("download_"):
+        rows = []
+        for ours, peer in DOWNLOAD_PAIRS:
+            a, b = _median(summary, ours, metric), _median(summary, peer, metric)
+            if a is not None and b:
+                rows.append((ours, peer, a / b))
+        return rows
+    rows = []
+    for ratio_name, ratio in summary["ratios"].items():
+        ours, peer = ratio_name.split("/", 1)
+        rows.append((ours, peer, float(ratio)))
+    return rows
+
+
 def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
-    """The short tables for the top-level README: ratios against their targets, waiting."""
+    """The short tables: ratios against their targets, waiting, and the scaling runs."""
     summaries = _summaries() if summaries is None else summaries
     lines = [
         "| benchmark | measure | SDK | peer | SDK / peer | target |",
         "|---|---|---|---|---|---|",
     ]
-    for name in _ordered(list(summaries)):
+    for name in [n for n in ORDER if n in summaries and not n.startswith("wait_")]:
         summary = summaries[name]
-        if name.startswith("wait_"):
-            continue
         metric = summary["metric"]
-        for ratio_name, ratio in summary["ratios"].items():
-            baseline, peer = ratio_name.split("/")
-            target = TARGETS.get((name, ratio_name))
+        for ours, peer, ratio in _pairs(name, summary):
+            target = TARGETS.get((name, f"{ours}/{peer}"))
             verdict = (
                 ""
                 if target is None
@@ -98,7 +121,7 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
             )
             lines.append(
                 f"| {name} | {metric} ({summary['unit']}) | "
-                f"{baseline} {_fmt(_median(summary, baseline, metric))} | "
+                f"{ours} {_fmt(_median(summary, ours, metric))} | "
                 f"{peer} {_fmt(_median(summary, peer, metric))} | {ratio:.2f}x | {verdict} |"
             )
     waits = [n for n in _ordered(list(summaries)) if n.startswith("wait_")]
@@ -124,6 +147,25 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                 ]
                 label = name.removeprefix("wait_").replace("_scaling", " (20 s window)")
                 lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
+    downloads = sorted((n for n in summaries if n.startswith("download_")), key=_size_key)
+    if len(downloads) > 1:
+        lines += [
+            "",
+            "| download size | SDK MiB/s (MD5 checked) | SDK MiB/s (no MD5) | "
+            "aiohttp MiB/s | SDK client CPU (s) | SDK memory growth (MiB) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in downloads:
+            summary = summaries[name]
+            cells = [
+                _fmt(_median(summary, "sdk", "transfer_mib_s")),
+                _fmt(_median(summary, "sdk_no_md5", "transfer_mib_s")),
+                _fmt(_median(summary, "aiohttp", "transfer_mib_s")),
+                _fmt(_median(summary, "sdk", "cpu_s")),
+                _fmt(_median(summary, "sdk", "rss_growth_mib")),
+            ]
+            size = name.removeprefix("download_").upper().replace("M", " MiB").replace("G", " GiB")
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -139,7 +181,10 @@ def write_results_readme(command: str) -> Path:
         f"{info['platform']}  ",
         f"Pinning: {info['pinning']}  ",
         "Each table: median (min-max) over its rounds; every contender runs in a fresh "
-        "process against the fake server in another process, alternating round by round.",
+        "process against the fake server in another process, alternating round by round. "
+        "The scaling tables (`download_64m`, `download_256m`, `json_items_1g`, "
+        "`wait_*_scaling`) come from `python -m benchmarks --scaling`; each table's date is "
+        "above it.",
         "",
         "## Headline",
         "",
@@ -165,7 +210,8 @@ def update_readme(command: str, readme: Path = ROOT / "README.md") -> bool:
     block = "\n".join(
         [
             START,
-            f"Measured with `{command}` on {info['cpu']} ({info['cores']} cores, "
+            f"Measured with `{command}` (the 20 s-window waits and the download sizes: "
+            f"`python -m benchmarks --scaling`) on {info['cpu']} ({info['cores']} cores, "
             f"Python {info['python']}; {info['pinning']}):",
             "",
             headline(),
