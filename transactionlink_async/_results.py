@@ -23,6 +23,7 @@ from ._jsonitems import json_items
 from ._remote import BodyRestarted, RemoteBody
 from ._s3 import md5_of_etag, redirect_in_body, redirect_target
 from ._s3_session import S3Session
+from ._threads import run_blocking
 from ._transport import BodyTooLarge, RawResponse
 from ._validate import check_id
 from .errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
@@ -322,7 +323,7 @@ class _DiskSink:
     async def reset(self) -> None:
         await self._settle()
         self._batch, self._held = [], 0
-        await anyio.to_thread.run_sync(self._file.truncate)
+        await run_blocking(self._file.truncate)
         self._md5.reset()
         self.written = 0
         await self.report(0, self._total())
@@ -560,14 +561,15 @@ class Results:
                 digest, verified = await sink.finish(), False
             size = sink.written
             await sink.report(size, size)
-            await anyio.to_thread.run_sync(file.commit)
+            await file.commit()
         except BaseException:
+            # Shielded from anyio's repeated cancels; asyncio's are waited out in _threads.
             with anyio.CancelScope(shield=True):
                 if body is not None:
                     body.close()
                 if sink is not None:
                     await sink.aclose()
-                await anyio.to_thread.run_sync(file.discard)
+                await file.discard()
             raise
         return DownloadedResult(
             path=file.destination,
