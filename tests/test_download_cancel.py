@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +17,7 @@ import anyio
 import pytest
 
 from transactionlink_async import OrganizationToken, RetryPolicy, TransactionLink
+from transactionlink_async._atomic import AtomicFile
 from transactionlink_async.testing import FakeTransactionLink, GeneratedJson
 
 pytestmark = pytest.mark.anyio
@@ -184,3 +188,60 @@ async def test_cancel_during_the_rename_leaves_the_whole_file_or_nothing(
     # The rename had begun: the complete file is in place, and no temporary file is left.
     assert names(tmp_path) == ["r.json"]
     assert destination.read_bytes() == b"".join(GeneratedJson(SIZE).read(0, SIZE))
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_cancel_while_the_temporary_file_is_created_removes_it(
+    fake: FakeTransactionLink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    execution_id = fake.create_execution()
+    gate = Gate()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        made = real_mkstemp(*args, **kwargs)
+        if gate.first_call():
+            gate.hold()  # created, not yet handed back: e.g. a slow network file system
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    async with tl_for(fake) as tl:
+        outcome = await cancel_while_held(
+            gate, how, lambda: tl.workflows.download_result(execution_id, tmp_path / "r.json")
+        )
+    assert outcome == expected_outcome(how)
+    assert names(tmp_path) == []
+    assert fake.journal == []  # the file comes first, so nothing was asked
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_cancel_during_a_batch_write_waits_for_it_then_removes_the_file(
+    fake: FakeTransactionLink,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+) -> None:
+    execution_id = fake.create_execution()
+    fake.set_large_result(execution_id, size=SIZE)
+    gate = Gate()
+    real_write = AtomicFile.write
+
+    def write(self: AtomicFile, chunks: list[bytes]) -> int:
+        if gate.first_call():
+            gate.hold()
+        return real_write(self, chunks)
+
+    monkeypatch.setattr(AtomicFile, "write", write)
+    async with tl_for(fake) as tl:
+        outcome = await cancel_while_held(
+            gate,
+            how,
+            lambda: tl.workflows.download_result(
+                execution_id, tmp_path / "r.json", chunk_size=64 * 1024
+            ),
+        )
+    assert outcome == expected_outcome(how)
+    assert names(tmp_path) == []
+    gc.collect()  # an outcome nobody retrieved is reported when its future is collected
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

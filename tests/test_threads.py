@@ -54,6 +54,20 @@ async def test_a_cancel_is_raised_after_the_job_even_when_the_job_then_fails(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_undo_removes_what_a_cancelled_job_made() -> None:
+    release, entered = threading.Event(), threading.Event()
+    undone: list[str] = []
+    task = asyncio.create_task(run_blocking(held, release, entered, "made", undo=undone.append))
+    await until(entered)
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert undone == ["made"]
+    assert await run_blocking(str, 1, undo=undone.append) == "1"
+    assert undone == ["made"]  # only a cancelled caller undoes
+
+
 async def test_an_anyio_cancel_does_not_spin_while_the_thread_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

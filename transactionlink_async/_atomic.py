@@ -32,7 +32,8 @@ class AtomicFile:
 
     @classmethod
     async def create(cls, destination: str | os.PathLike[str]) -> AtomicFile:
-        return await run_blocking(cls._create, Path(destination))
+        # A cancel during the creation still removes the file it made.
+        return await run_blocking(cls._create, Path(destination), undo=AtomicFile._discard)
 
     @classmethod
     def _create(cls, destination: Path) -> AtomicFile:

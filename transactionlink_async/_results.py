@@ -23,7 +23,7 @@ from ._jsonitems import json_items
 from ._remote import BodyRestarted, RemoteBody
 from ._s3 import md5_of_etag, redirect_in_body, redirect_target
 from ._s3_session import S3Session
-from ._threads import run_blocking
+from ._threads import run_blocking, settle, start
 from ._transport import BodyTooLarge, RawResponse
 from ._validate import check_id
 from .errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
@@ -297,19 +297,22 @@ class _DiskSink:
         await self._settle()
         if self._batch:
             batch, self._batch, self._held = self._batch, [], 0
-            loop = asyncio.get_running_loop()
-            self._pending = [loop.run_in_executor(None, self._file.write, batch)]
+            self._pending = [start(self._file.write, batch)]
             digest = self._md5.target()
             if digest is not None:
-                self._pending.append(loop.run_in_executor(None, _hash, digest, batch))
+                self._pending.append(start(_hash, digest, batch))
 
     async def _settle(self) -> None:
         if self._pending:
-            # Shielded: a cancelled download must not abandon a write still running; aclose
-            # waits for it before the file is removed.
-            written, *_ = await asyncio.shield(asyncio.gather(*self._pending))
-            self._pending = []
-            self.written += written
+            # A cancel waits for the batch still being written (see _threads.settle);
+            # aclose then finds it ended, and the file can be removed.
+            await settle(self._pending)
+            jobs, self._pending = self._pending, []
+            errors = [job.exception() for job in jobs]
+            for error in errors:
+                if error is not None:
+                    raise error
+            self.written += jobs[0].result()
             await self.report(self.written, self._total())
 
     async def report(self, done: int, total: int | None) -> None:
@@ -334,10 +337,14 @@ class _DiskSink:
         return self._md5.hexdigest()
 
     async def aclose(self) -> None:
-        pending, self._pending = self._pending, []
-        for job in pending:
-            with contextlib.suppress(Exception):
-                await job
+        """Wait for any batch still being written, then remove the file, whatever comes."""
+        try:
+            jobs, self._pending = self._pending, []
+            await settle(jobs)
+            for job in jobs:
+                job.exception()  # the download already failed; this error adds nothing
+        finally:
+            await self._file.discard()
 
 
 def _hash(digest: Any, chunks: list[bytes]) -> None:
@@ -569,7 +576,8 @@ class Results:
                     body.close()
                 if sink is not None:
                     await sink.aclose()
-                await file.discard()
+                else:
+                    await file.discard()
             raise
         return DownloadedResult(
             path=file.destination,
