@@ -229,4 +229,19 @@ async def test_a_closed_client_answers_503_so_the_sender_retries(
     tl = client_for(fake)
     await tl.aclose()
     headers, body = fake.webhooks.signed({"workflowId": "w-1"})
-    assert await receive(tl, headers, body) == (503, "signing key unavailable; retry later")
+    assert await receive(tl, headers, body) == (503, "receiver closed; retry later")
+
+
+async def test_a_closed_client_answers_503_even_with_the_key_cached(
+    fake: FakeTransactionLink, serving: Serving
+) -> None:
+    tl = client_for(fake)
+    async with serving(tl) as url:
+        warm = await fake.webhooks.send(url, {"workflowId": "w-1"}, retries=0)
+        await tl.aclose()  # e.g. the app's shutdown began; the server still answers
+        with tl._wake.listen("w-2") as woken:
+            late = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=0)
+            assert not woken.is_set()
+    assert [a.status for a in warm.attempts] == [204]
+    assert [a.status for a in late.attempts] == [503]
+    assert fake.count("GET", KEY_PATH) == 1

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers as StarletteHeaders
 
 from transactionlink_async import (
     ApiKey,
+    ClientClosedError,
     OrganizationToken,
     PollPolicy,
     RetryPolicy,
@@ -323,6 +324,21 @@ async def test_handle_wakes_the_listeners_of_the_execution(
     # Again, and for an execution nobody waits on: harmless.
     await tl.webhooks.handle(headers, body)
     await tl.webhooks.handle(*fake.webhooks.signed({"workflowId": "nobody"}))
+
+
+async def test_handle_refuses_on_a_closed_client_even_with_the_key_cached(
+    fake: FakeTransactionLink,
+) -> None:
+    tl = TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST)
+    headers, body = fake.webhooks.signed(EVENT)
+    await tl.webhooks.handle(headers, body)
+    await tl.aclose()
+    with tl._wake.listen("w-1") as woken:
+        with pytest.raises(ClientClosedError):
+            await tl.webhooks.handle(headers, body)
+        assert not woken.is_set()
+    # verify() only checks the signature: with the key cached it needs no open client.
+    assert (await tl.webhooks.verify(headers, body)).execution_id == "w-1"
 
 
 async def test_handle_wakes_nobody_when_verification_fails(

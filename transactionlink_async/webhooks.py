@@ -15,6 +15,7 @@ from ._jws import load_rsa_public_key, parse_detached_jws, require_cryptography,
 from ._transport import BodyTooLarge
 from ._webhook_keys import KeyCache
 from .errors import (
+    ClientClosedError,
     InvalidResponseError,
     NotFoundError,
     WebhookKeyUnavailableError,
@@ -226,9 +227,14 @@ class Webhooks:
         """Verify, then wake every `wait_for_completion` waiting on the event's execution.
 
         A woken waiter confirms with one GET, so a repeated delivery, or one for an
-        execution nobody waits on, is harmless.
+        execution nobody waits on, is harmless. On a closed client it raises
+        ClientClosedError instead, even for a genuine delivery: nobody is left to wake,
+        and the sender should retry until a running receiver takes the event.
         """
+        self._client._check_open()
         event = await self.verify(headers, body)
+        # Closed while a signing key was fetched: still not acknowledged.
+        self._client._check_open()
         if event.execution_id is not None:
             self._client._wake.wake(event.execution_id)
         return event
@@ -255,12 +261,15 @@ class Webhooks:
 async def receive(tl: TransactionLink, headers: Headers, body: bytes) -> tuple[int, str]:
     """What a receiver answers a delivery: (HTTP status, short plain text).
 
-    204 when handled; 400 when the delivery is not genuine; 503 when it cannot be checked
+    204 when handled; 400 when the delivery is not genuine; 503 when it cannot be handled
     now (the key could not be fetched, or the client is closed: the sender retries).
     Only verification and the wake-up happen here, so the answer comes quickly.
     """
     try:
         await tl.webhooks.handle(headers, body)
+    except ClientClosedError as exc:
+        logger.warning("webhook not accepted: %s", exc)
+        return 503, "receiver closed; retry later"
     except WebhookKeyUnavailableError as exc:
         logger.warning("%s", exc)
         return 503, "signing key unavailable; retry later"
