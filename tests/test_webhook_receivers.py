@@ -245,3 +245,31 @@ async def test_a_closed_client_answers_503_even_with_the_key_cached(
     assert [a.status for a in warm.attempts] == [204]
     assert [a.status for a in late.attempts] == [503]
     assert fake.count("GET", KEY_PATH) == 1
+
+
+async def test_a_rotated_key_gets_through_a_flood_of_made_up_kids_at_the_first_retry(
+    fake: FakeTransactionLink, serving: Serving
+) -> None:
+    tl = client_for(fake)
+    async with serving(tl) as url:
+        await fake.webhooks.send(url, {"workflowId": "w-0"})  # the old key, cached
+        forged: list[int] = []
+
+        async def flood() -> None:
+            while True:
+                delivery = await fake.webhooks.send(
+                    url, {"workflowId": "w-1"}, variant="unknown_kid", retries=0
+                )
+                forged.append(delivery.attempts[0].status or 0)
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flood)
+            with anyio.fail_after(5):
+                while len(forged) < 20:  # noqa: ASYNC110 - the flood has no event
+                    await anyio.sleep(0.01)
+            fake.webhooks.rotate_key()
+            genuine = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=3)
+            tg.cancel_scope.cancel()
+    assert [a.status for a in genuine.attempts] == [503, 204]
+    assert set(forged) == {400, 503}
