@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -248,8 +249,9 @@ async def test_a_closed_client_answers_503_even_with_the_key_cached(
 
 
 async def test_a_rotated_key_gets_through_a_flood_of_made_up_kids_at_the_first_retry(
-    fake: FakeTransactionLink, serving: Serving
+    fake: FakeTransactionLink, serving: Serving, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="transactionlink_async.webhooks")
     tl = client_for(fake)
     async with serving(tl) as url:
         await fake.webhooks.send(url, {"workflowId": "w-0"})  # the old key, cached
@@ -273,3 +275,8 @@ async def test_a_rotated_key_gets_through_a_flood_of_made_up_kids_at_the_first_r
             tg.cancel_scope.cancel()
     assert [a.status for a in genuine.attempts] == [503, 204]
     assert set(forged) == {400, 503}
+    # One line at its level per kind of refusal; the rest of the flood went to DEBUG.
+    records = [r for r in caplog.records if r.name == "transactionlink_async.webhooks"]
+    assert len([r for r in records if r.levelno == logging.WARNING]) == 1
+    assert len([r for r in records if r.levelno == logging.INFO]) == 1
+    assert len([r for r in records if r.levelno == logging.DEBUG]) >= len(forged) - 2

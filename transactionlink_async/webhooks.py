@@ -12,6 +12,7 @@ import attrs
 
 from ._client import ApiRequest
 from ._jws import load_rsa_public_key, parse_detached_jws, require_cryptography, rs256_verify
+from ._lograte import RateLimitedLog
 from ._transport import BodyTooLarge
 from ._webhook_keys import KeyCache
 from .errors import (
@@ -198,6 +199,10 @@ class Webhooks:
             clock=clock,
         )
         self._crypto_checked = False
+        # What receive() logs per refused delivery: forged ones cost nothing to send.
+        self._log_closed = RateLimitedLog(logger, logging.WARNING, clock=clock)
+        self._log_unavailable = RateLimitedLog(logger, logging.WARNING, clock=clock)
+        self._log_rejected = RateLimitedLog(logger, logging.INFO, clock=clock)
 
     @property
     def key_fetches(self) -> int:
@@ -263,18 +268,21 @@ async def receive(tl: TransactionLink, headers: Headers, body: bytes) -> tuple[i
 
     204 when handled; 400 when the delivery is not genuine; 503 when it cannot be handled
     now (the key could not be fetched, or the client is closed: the sender retries).
-    Only verification and the wake-up happen here, so the answer comes quickly.
+    Only verification and the wake-up happen here, so the answer comes quickly. Each kind
+    of refusal is logged once a minute at most (WARNING for 503, INFO for 400); the
+    others go to DEBUG, and the next line says how many there were.
     """
+    webhooks = tl.webhooks
     try:
-        await tl.webhooks.handle(headers, body)
+        await webhooks.handle(headers, body)
     except ClientClosedError as exc:
-        logger.warning("webhook not accepted: %s", exc)
+        webhooks._log_closed.log("webhook not accepted: %s", exc)
         return 503, "receiver closed; retry later"
     except WebhookKeyUnavailableError as exc:
-        logger.warning("%s", exc)
+        webhooks._log_unavailable.log("%s", exc)
         return 503, "signing key unavailable; retry later"
     except WebhookVerificationError as exc:
-        logger.info("%s", exc)
+        webhooks._log_rejected.log("%s", exc)
         return 400, "invalid webhook signature"
     return 204, ""
 
