@@ -185,6 +185,27 @@ async def test_get_result_inline_too_large(fake: FakeTransactionLink) -> None:
             await tl.workflows.get_result(execution_id, max_bytes=MiB)
 
 
+async def test_max_bytes_applies_to_the_result_not_to_the_link_answer(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.s3.put("small", b'{"ok":true}')
+    fake.s3.put("bigger", b'{"pad":"' + b"x" * 150 + b'"}')
+    small = fake.create_execution(lambda _id: {"$redirect": fake.s3.presign("small")})
+    bigger = fake.create_execution(lambda _id: {"$redirect": fake.s3.presign("bigger")})
+    inline = fake.create_execution({"pad": "x" * 150})
+    async with client(fake) as tl:
+        # The link answer is ~400 bytes; the 11-byte result is what max_bytes is about.
+        assert await tl.workflows.get_result(small, max_bytes=100) == {"ok": True}
+        assert await tl.workflows.get_result(small, max_bytes=11) == {"ok": True}
+        with pytest.raises(ResultTooLargeError) as behind_link:
+            await tl.workflows.get_result(bigger, max_bytes=100)
+        with pytest.raises(ResultTooLargeError) as in_the_answer:
+            await tl.workflows.get_result(inline, max_bytes=100)
+        assert await tl.workflows.get_result(inline, max_bytes=1000) == {"pad": "x" * 150}
+    assert (behind_link.value.size, behind_link.value.limit) == (160, 100)
+    assert (in_the_answer.value.size, in_the_answer.value.limit) == (161, 100)  # compact JSON
+
+
 async def test_get_result_decodes_a_gzip_object_and_resumes(fake: FakeTransactionLink) -> None:
     execution_id = fake.create_execution()
     doc = {"records": [{"n": n} for n in range(20_000)]}

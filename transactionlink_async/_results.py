@@ -21,7 +21,7 @@ from ._atomic import AtomicFile
 from ._client import ApiRequest, parse_json
 from ._jsonitems import json_items
 from ._remote import BodyRestarted, RemoteBody
-from ._s3 import md5_of_etag, redirect_in_body, redirect_target
+from ._s3 import REDIRECT_MAX, md5_of_etag, redirect_in_body, redirect_target
 from ._s3_session import S3Session
 from ._threads import run_blocking, settle, start
 from ._transport import BodyTooLarge, RawResponse
@@ -435,10 +435,15 @@ class Results:
     async def get(self, execution_id: str, *, max_bytes: int) -> Any:
         check_id("execution_id", execution_id)
         _check_positive("max_bytes", max_bytes)
+        # The answer may be a link of a few hundred bytes whatever max_bytes is: the API's
+        # answer is read up to the size a link can take, and max_bytes is applied to the
+        # result itself, inline or behind the link.
         try:
-            response = await self._ask(execution_id, max_body=max_bytes)
+            response = await self._ask(execution_id, max_body=max(max_bytes, REDIRECT_MAX))
         except BodyTooLarge as exc:
             raise _too_large(execution_id, exc.size, max_bytes) from None
+        if len(response.body) > max_bytes and redirect_in_body(response.body) is None:
+            raise _too_large(execution_id, len(response.body), max_bytes)
         request = ApiRequest(method="GET", path=f"/workflows/{execution_id}/result")
         data = parse_json(response.body, request)
         url = redirect_target(data)
