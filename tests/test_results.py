@@ -222,6 +222,32 @@ async def test_get_result_decodes_a_gzip_object_and_resumes(fake: FakeTransactio
 # -- stream_result ---------------------------------------------------------------------------
 
 
+async def test_gzip_members_are_all_read_and_a_cut_stream_is_refused(
+    fake: FakeTransactionLink,
+) -> None:
+    whole = fake.create_execution()
+    # Two members one after the other (RFC 1952): the JSON spans both.
+    fake.set_stored_result(
+        whole,
+        gzip.compress(b'{"records": [1, 2,') + gzip.compress(b" 3]}"),
+        content_encoding="gzip",
+    )
+    cut = fake.create_execution()
+    # All the JSON is there, but the trailer (CRC and length) never came.
+    fake.set_stored_result(
+        cut, gzip.compress(b'{"records": [1, 2, 3]}')[:-8], content_encoding="gzip"
+    )
+    async with client(fake) as tl:
+        assert await tl.workflows.get_result(whole) == {"records": [1, 2, 3]}
+        async with tl.workflows.stream_result(whole) as stream:
+            assert [i async for i in stream.json_items("records.item")] == [1, 2, 3]
+        with pytest.raises(InvalidResponseError, match="cut short"):
+            await tl.workflows.get_result(cut)
+        with pytest.raises(InvalidResponseError, match="cut short"):
+            async with tl.workflows.stream_result(cut) as stream:
+                [i async for i in stream.json_items("records.item")]
+
+
 async def test_stream_result_chunks(fake: FakeTransactionLink) -> None:
     execution_id = large(fake, 700_000, seed=2)
     async with (

@@ -9,7 +9,6 @@ import inspect
 import json
 import logging
 import os
-import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +18,7 @@ import attrs
 
 from ._atomic import AtomicFile
 from ._client import ApiRequest, parse_json
+from ._gzip import Gunzip, GzipError, is_gzip
 from ._jsonitems import json_items
 from ._remote import BodyRestarted, RemoteBody
 from ._s3 import REDIRECT_MAX, md5_of_etag, redirect_in_body, redirect_target
@@ -601,16 +601,26 @@ class Results:
 
 def _decoded(raw: bytes, encoding: str | None, limit: int, execution_id: str) -> bytes:
     """A gzip-encoded body decoded (within `limit`), anything else as it is."""
-    if (encoding or "").strip().lower() not in ("gzip", "x-gzip"):
+    if not is_gzip(encoding):
         return raw
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    gunzip = Gunzip()
+    gunzip.feed(raw)
+    parts: list[bytes] = []
+    size = 0
     try:
-        out = inflate.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise InvalidResponseError(f"the result of {execution_id} is not valid gzip") from exc
-    if len(out) > limit:
-        raise _too_large(execution_id, None, limit)
-    return out
+        while piece := gunzip.read(limit + 1 - size):
+            parts.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise _too_large(execution_id, None, limit)
+        gunzip.close()
+    except GzipError as exc:
+        # The bytes arrived whole (their size, and MD5 when the ETag has one, were checked):
+        # the stored object itself is bad, and reading it again would not help.
+        raise InvalidResponseError(
+            f"the result of {execution_id} is stored as gzip, but {exc}"
+        ) from None
+    return b"".join(parts)
 
 
 def _check_positive(name: str, value: object) -> None:
