@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -246,6 +247,36 @@ async def test_gzip_members_are_all_read_and_a_cut_stream_is_refused(
         with pytest.raises(InvalidResponseError, match="cut short"):
             async with tl.workflows.stream_result(cut) as stream:
                 [i async for i in stream.json_items("records.item")]
+
+
+async def test_large_and_gzip_results_are_parsed_off_the_event_loop(
+    fake: FakeTransactionLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = "parsed-where"
+    big = {marker: "x" * (2 * MiB)}
+    big_inline = fake.create_execution(big)
+    big_linked = fake.create_execution()
+    fake.set_stored_result(big_linked, json.dumps(big).encode())
+    small_gzip = fake.create_execution()
+    fake.set_stored_result(
+        small_gzip, gzip.compress(json.dumps({marker: 1}).encode()), content_encoding="gzip"
+    )
+    small_inline = fake.create_execution({marker: 2})
+    on_loop: list[bool] = []
+    loads = json.loads
+
+    def spy(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if marker.encode() in (text if isinstance(text, bytes) else text.encode()):
+            on_loop.append(threading.current_thread() is threading.main_thread())
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", spy)
+    async with client(fake) as tl:
+        for execution_id in (big_inline, big_linked, small_gzip, small_inline):
+            await tl.workflows.get_result(execution_id)
+    # Two bodies of 2 MiB and a gzip one (it could inflate to anything) in a worker
+    # thread; a small plain body is cheaper to parse than to hand over.
+    assert on_loop == [False, False, False, True]
 
 
 async def test_stream_result_chunks(fake: FakeTransactionLink) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
@@ -11,7 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -44,6 +45,8 @@ __all__ = [
 
 logger = logging.getLogger("transactionlink_async")
 
+T = TypeVar("T")
+
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_ATTEMPTS = 5
@@ -51,6 +54,9 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_WRITE_SIZE = 4 * 1024 * 1024
 # Bytes taken from the socket per read while downloading.
 _DOWNLOAD_READ = 1024 * 1024
+# Bodies larger than this are parsed or inflated in a worker thread: on the event loop
+# they would hold every other task up for milliseconds.
+_OFF_LOOP = 1024 * 1024
 
 #: `on_progress(done_bytes, total_bytes_or_None)`; may return an awaitable, which is awaited.
 ProgressCallback = Callable[[int, "int | None"], object]
@@ -406,8 +412,7 @@ class Results:
 
     async def _ask(self, execution_id: str, *, max_body: int | None = None) -> RawResponse:
         """`GET /workflows/{id}/result`, through the client's one door."""
-        path = f"/workflows/{execution_id}/result"
-        return await self._client.send(ApiRequest(method="GET", path=path, max_body=max_body))
+        return await self._client.send(_result_request(execution_id, max_body))
 
     def _remote(
         self, execution_id: str, url: str, *, max_attempts: int, read_size: int, may_restart: bool
@@ -438,14 +443,15 @@ class Results:
         # The answer may be a link of a few hundred bytes whatever max_bytes is: the API's
         # answer is read up to the size a link can take, and max_bytes is applied to the
         # result itself, inline or behind the link.
+        request = _result_request(execution_id, max(max_bytes, REDIRECT_MAX))
         try:
-            response = await self._ask(execution_id, max_body=max(max_bytes, REDIRECT_MAX))
+            response = await self._client.send(request)
         except BodyTooLarge as exc:
             raise _too_large(execution_id, exc.size, max_bytes) from None
-        if len(response.body) > max_bytes and redirect_in_body(response.body) is None:
-            raise _too_large(execution_id, len(response.body), max_bytes)
-        request = ApiRequest(method="GET", path=f"/workflows/{execution_id}/result")
-        data = parse_json(response.body, request)
+        answer = response.body
+        if len(answer) > max_bytes and redirect_in_body(answer) is None:
+            raise _too_large(execution_id, len(answer), max_bytes)
+        data = await _compute(parse_json, answer, request, off_loop=len(answer) > _OFF_LOOP)
         url = redirect_target(data)
         if url is None:
             return data
@@ -471,13 +477,17 @@ class Results:
             body.close()
         raw = b"".join(sink.parts)
         sink.parts.clear()
-        raw = _decoded(raw, body.content_encoding, max_bytes, execution_id)
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidResponseError(
-                f"the result of {execution_id} (from {body.where}) is not JSON"
-            ) from exc
+        encoding = body.content_encoding
+        return await _compute(
+            _parse_result,
+            raw,
+            encoding,
+            max_bytes,
+            execution_id,
+            body.where,
+            # Gzip may inflate a small body into a large one: always off the loop.
+            off_loop=len(raw) > _OFF_LOOP or is_gzip(encoding),
+        )
 
     # -- stream_result -------------------------------------------------------------------
 
@@ -597,6 +607,31 @@ class Results:
             url_refreshes=body.url_refreshes if body is not None else 0,
             content_encoding=body.content_encoding if body is not None else None,
         )
+
+
+def _result_request(execution_id: str, max_body: int | None) -> ApiRequest:
+    return ApiRequest(method="GET", path=f"/workflows/{execution_id}/result", max_body=max_body)
+
+
+async def _compute(fn: Callable[..., T], *args: Any, off_loop: bool) -> T:
+    """`fn(*args)`, in a worker thread when it would hold the event loop for milliseconds."""
+    if not off_loop:
+        return fn(*args)
+    # Pure computation with nothing to clean up: a cancelled caller need not wait for it.
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
+
+
+def _parse_result(
+    raw: bytes, encoding: str | None, limit: int, execution_id: str, where: str
+) -> Any:
+    """The JSON of a result's bytes as stored: gunzipped (within `limit`) if need be."""
+    text = _decoded(raw, encoding, limit, execution_id)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError(
+            f"the result of {execution_id} (from {where}) is not JSON"
+        ) from exc
 
 
 def _decoded(raw: bytes, encoding: str | None, limit: int, execution_id: str) -> bytes:
