@@ -41,7 +41,7 @@ def make_handler(
             # The rest of the body stays unread: the connection cannot be reused.
             response.force_close()
             return response
-        status, text = await receive(tl, request.headers, body)
+        status, text = await receive(tl, request.headers, body, max_body=max_body)
         if status == 204:
             return web.Response(status=204)
         headers = {"Retry-After": "5"} if status == 503 else None

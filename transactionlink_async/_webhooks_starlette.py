@@ -44,7 +44,7 @@ def make_endpoint(tl: TransactionLink, max_body: int) -> Callable[[Request], Awa
         body = await _read_capped(request, max_body)
         if body is None:
             return PlainTextResponse("body too large", status_code=413)
-        status, text = await receive(tl, request.headers, body)
+        status, text = await receive(tl, request.headers, body, max_body=max_body)
         if status == 204:
             return Response(status_code=204)
         headers = {"Retry-After": "5"} if status == 503 else None

@@ -47,7 +47,8 @@ __all__ = [
 logger = logging.getLogger("transactionlink_async.webhooks")
 
 SIGNATURE_HEADER = "JWS-SIGNATURE"
-#: The ready receivers refuse larger bodies (413) before verifying anything.
+#: Larger bodies are refused before anything is checked (413 from the receivers); a
+#: `max_body` argument sets another limit.
 DEFAULT_MAX_BODY = 1024 * 1024
 # A key answer is a few hundred bytes of PEM; anything far bigger is not a key.
 _MAX_KEY_BYTES = 64 * 1024
@@ -157,6 +158,11 @@ def signature_header(headers: Headers) -> str:
     return value
 
 
+def _check_max_body(max_body: object) -> None:
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise ValueError(f"max_body must be a positive int, got {max_body!r}")
+
+
 def _as_bytes(body: object) -> bytes:
     if isinstance(body, bytes):
         return body
@@ -209,17 +215,26 @@ class Webhooks:
         """How many signing-key fetches were started so far."""
         return self._keys.fetches
 
-    async def verify(self, headers: Headers, body: bytes) -> WebhookEvent:
+    async def verify(
+        self, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+    ) -> WebhookEvent:
         """Check the delivery's signature over the exact `body` bytes; return its event.
 
         Raises WebhookVerificationError for anything wrong (its subclass
         WebhookKeyUnavailableError when the key could not be fetched now: a retry may
-        pass). The body is not parsed before the signature is proven good.
+        pass). The body is not parsed before the signature is proven good. A body over
+        `max_body` bytes (1 MiB) is refused before anything else: a delivery is a small
+        JSON object, and hashing and parsing megabytes would hold up the event loop.
         """
+        _check_max_body(max_body)
         if not self._crypto_checked:
             require_cryptography()
             self._crypto_checked = True
         data = _as_bytes(body)
+        if len(data) > max_body:
+            raise WebhookVerificationError(
+                f"webhook rejected: the body is {len(data)} bytes, over max_body={max_body}"
+            )
         jws = parse_detached_jws(signature_header(headers))
         key = await self._keys.get(jws.kid)
         if not rs256_verify(key, jws.signature, jws.signing_input(data)):
@@ -228,7 +243,9 @@ class Webhooks:
             )
         return event_from_body(data)
 
-    async def handle(self, headers: Headers, body: bytes) -> WebhookEvent:
+    async def handle(
+        self, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+    ) -> WebhookEvent:
         """Verify, then wake every `wait_for_completion` waiting on the event's execution.
 
         A woken waiter confirms with one GET, so a repeated delivery, or one for an
@@ -237,7 +254,7 @@ class Webhooks:
         and the sender should retry until a running receiver takes the event.
         """
         self._client._check_open()
-        event = await self.verify(headers, body)
+        event = await self.verify(headers, body, max_body=max_body)
         # Closed while a signing key was fetched: still not acknowledged.
         self._client._check_open()
         if event.execution_id is not None:
@@ -263,18 +280,25 @@ class Webhooks:
         return response.body
 
 
-async def receive(tl: TransactionLink, headers: Headers, body: bytes) -> tuple[int, str]:
+async def receive(
+    tl: TransactionLink, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+) -> tuple[int, str]:
     """What a receiver answers a delivery: (HTTP status, short plain text).
 
-    204 when handled; 400 when the delivery is not genuine; 503 when it cannot be handled
-    now (the key could not be fetched, or the client is closed: the sender retries).
+    204 when handled; 400 when the delivery is not genuine; 413 when the body is over
+    `max_body` bytes; 503 when it cannot be handled now (the key could not be fetched, or
+    the client is closed: the sender retries).
     Only verification and the wake-up happen here, so the answer comes quickly. Each kind
     of refusal is logged once a minute at most (WARNING for 503, INFO for 400); the
     others go to DEBUG, and the next line says how many there were.
     """
     webhooks = tl.webhooks
+    _check_max_body(max_body)
+    if isinstance(body, (bytes, bytearray, memoryview)) and len(body) > max_body:
+        webhooks._log_rejected.log("webhook rejected: the body is over max_body=%d", max_body)
+        return 413, "body too large"
     try:
-        await webhooks.handle(headers, body)
+        await webhooks.handle(headers, body, max_body=max_body)
     except ClientClosedError as exc:
         webhooks._log_closed.log("webhook not accepted: %s", exc)
         return 503, "receiver closed; retry later"
