@@ -213,7 +213,12 @@ class ResultStream:
                 if digest is not None:
                     digest.update(chunk)
             else:
-                _check_md5(self._md5.hexdigest(), self._body.etag, self._body.where)
+                _, mismatch = _md5_verdict(self._md5.hexdigest(), self._body.etag)
+                if mismatch is not None:
+                    raise ResultDownloadError(
+                        f"the result read from {self._body.where} is corrupt: its {mismatch}; "
+                        "read it again"
+                    )
         self.bytes_read += len(chunk)
         return chunk
 
@@ -373,23 +378,25 @@ async def _pump(body: RemoteBody, sink: _Sink, *, verify: bool) -> tuple[str | N
             await sink.write(chunk)
             continue
         digest = await sink.finish()
-        expected = md5_of_etag(body.etag) if verify else None
-        if expected is None or digest is None:
-            return digest, False
-        if digest == expected:
-            return digest, True
+        verified, mismatch = _md5_verdict(digest, body.etag) if verify else (False, None)
+        if mismatch is None:
+            return digest, verified
         logger.debug("result from %s failed its MD5 check; starting over", body.where)
-        body.restart(f"the bytes' MD5 {digest} does not match the ETag's {expected}")
+        body.restart(f"the bytes' {mismatch}")
         await sink.reset()
 
 
-def _check_md5(digest: str | None, etag: str | None, where: str) -> None:
+def _md5_verdict(digest: str | None, etag: str | None) -> tuple[bool, str | None]:
+    """(whether `digest` was checked against the ETag and matched, why it did not match).
+
+    Nothing can be checked without a digest or with an ETag that is not a plain MD5.
+    """
     expected = md5_of_etag(etag)
-    if digest is not None and expected is not None and digest != expected:
-        raise ResultDownloadError(
-            f"the result read from {where} is corrupt: its MD5 {digest} does not match the "
-            f"ETag's {expected}; read it again"
-        )
+    if digest is None or expected is None:
+        return False, None
+    if digest == expected:
+        return True, None
+    return False, f"MD5 {digest} does not match the ETag's {expected}"
 
 
 class Results:

@@ -29,6 +29,7 @@ __all__ = [
     "Verdict",
     "check_download_url",
     "describe_url",
+    "int_header",
     "is_expired_answer",
     "judge",
     "md5_of_etag",
@@ -258,7 +259,7 @@ def judge(
     for `offset` > 0 carried `Range: bytes=offset-` and `If-Match: etag`.
     """
     answer_etag = headers.get("ETag")
-    length = _int_header(headers.get("Content-Length"))
+    length = int_header(headers.get("Content-Length"))
     if status == 200:
         if offset > 0:
             return StartOver("the server ignored the Range header and sent the whole object", True)
@@ -308,7 +309,8 @@ def _judge_partial(
     return Accept(first, size if size is not None else total, answer_etag or etag)
 
 
-def _int_header(value: str | None) -> int | None:
+def int_header(value: str | None) -> int | None:
+    """A header's non-negative integer value; None when absent or not a plain number."""
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
