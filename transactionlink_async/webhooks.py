@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -156,6 +156,25 @@ def signature_header(headers: Headers) -> str:
     if value is None:
         raise WebhookVerificationError(f"webhook rejected: {SIGNATURE_HEADER} is not text")
     return value
+
+
+async def read_capped(
+    chunks: AsyncIterable[bytes], declared: int | str | None, limit: int
+) -> bytes | None:
+    """A request body from its chunks, or None as soon as it proves longer than `limit`.
+
+    `declared` is its Content-Length, if any: a body declared too long is not read at all.
+    """
+    if isinstance(declared, str):
+        declared = int(declared) if declared.strip().isdigit() else None
+    if declared is not None and declared > limit:
+        return None
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _check_max_body(max_body: object) -> None:
@@ -318,6 +337,7 @@ def starlette_endpoint(
 
     >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])
     """
+    _check_max_body(max_body)
     require_cryptography()
     from ._webhooks_starlette import make_endpoint
 
@@ -331,6 +351,7 @@ def aiohttp_handler(
 
     >>> app.router.add_post("/webhooks/transactionlink", aiohttp_handler(tl))
     """
+    _check_max_body(max_body)
     require_cryptography()
     from ._webhooks_aiohttp import make_handler
 
