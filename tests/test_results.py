@@ -882,7 +882,10 @@ async def test_no_signature_in_logs_errors_or_reprs(
     assert len(queries) >= 4
     for query in queries:
         for part in query.split("&"):
-            assert part.split("=", 1)[1] not in text
+            name, value = part.split("=", 1)
+            # Short values (X-Amz-Expires=300) are not secrets and may occur by chance.
+            if "Signature" in name or "Credential" in name or len(value) >= 16:
+                assert value not in text
     assert "X-Amz" not in text
 
 
