@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -185,6 +186,27 @@ async def test_get_result_inline_too_large(fake: FakeTransactionLink) -> None:
             await tl.workflows.get_result(execution_id, max_bytes=MiB)
 
 
+async def test_max_bytes_applies_to_the_result_not_to_the_link_answer(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.s3.put("small", b'{"ok":true}')
+    fake.s3.put("bigger", b'{"pad":"' + b"x" * 150 + b'"}')
+    small = fake.create_execution(lambda _id: {"$redirect": fake.s3.presign("small")})
+    bigger = fake.create_execution(lambda _id: {"$redirect": fake.s3.presign("bigger")})
+    inline = fake.create_execution({"pad": "x" * 150})
+    async with client(fake) as tl:
+        # The link answer is ~400 bytes; the 11-byte result is what max_bytes is about.
+        assert await tl.workflows.get_result(small, max_bytes=100) == {"ok": True}
+        assert await tl.workflows.get_result(small, max_bytes=11) == {"ok": True}
+        with pytest.raises(ResultTooLargeError) as behind_link:
+            await tl.workflows.get_result(bigger, max_bytes=100)
+        with pytest.raises(ResultTooLargeError) as in_the_answer:
+            await tl.workflows.get_result(inline, max_bytes=100)
+        assert await tl.workflows.get_result(inline, max_bytes=1000) == {"pad": "x" * 150}
+    assert (behind_link.value.size, behind_link.value.limit) == (160, 100)
+    assert (in_the_answer.value.size, in_the_answer.value.limit) == (161, 100)  # compact JSON
+
+
 async def test_get_result_decodes_a_gzip_object_and_resumes(fake: FakeTransactionLink) -> None:
     execution_id = fake.create_execution()
     doc = {"records": [{"n": n} for n in range(20_000)]}
@@ -199,6 +221,62 @@ async def test_get_result_decodes_a_gzip_object_and_resumes(fake: FakeTransactio
 
 
 # -- stream_result ---------------------------------------------------------------------------
+
+
+async def test_gzip_members_are_all_read_and_a_cut_stream_is_refused(
+    fake: FakeTransactionLink,
+) -> None:
+    whole = fake.create_execution()
+    # Two members one after the other (RFC 1952): the JSON spans both.
+    fake.set_stored_result(
+        whole,
+        gzip.compress(b'{"records": [1, 2,') + gzip.compress(b" 3]}"),
+        content_encoding="gzip",
+    )
+    cut = fake.create_execution()
+    # All the JSON is there, but the trailer (CRC and length) never came.
+    fake.set_stored_result(
+        cut, gzip.compress(b'{"records": [1, 2, 3]}')[:-8], content_encoding="gzip"
+    )
+    async with client(fake) as tl:
+        assert await tl.workflows.get_result(whole) == {"records": [1, 2, 3]}
+        async with tl.workflows.stream_result(whole) as stream:
+            assert [i async for i in stream.json_items("records.item")] == [1, 2, 3]
+        with pytest.raises(InvalidResponseError, match="cut short"):
+            await tl.workflows.get_result(cut)
+        with pytest.raises(InvalidResponseError, match="cut short"):
+            async with tl.workflows.stream_result(cut) as stream:
+                [i async for i in stream.json_items("records.item")]
+
+
+async def test_large_and_gzip_results_are_parsed_off_the_event_loop(
+    fake: FakeTransactionLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = "parsed-where"
+    big = {marker: "x" * (2 * MiB)}
+    big_inline = fake.create_execution(big)
+    big_linked = fake.create_execution()
+    fake.set_stored_result(big_linked, json.dumps(big).encode())
+    small_gzip = fake.create_execution()
+    fake.set_stored_result(
+        small_gzip, gzip.compress(json.dumps({marker: 1}).encode()), content_encoding="gzip"
+    )
+    small_inline = fake.create_execution({marker: 2})
+    on_loop: list[bool] = []
+    loads = json.loads
+
+    def spy(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if marker.encode() in (text if isinstance(text, bytes) else text.encode()):
+            on_loop.append(threading.current_thread() is threading.main_thread())
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", spy)
+    async with client(fake) as tl:
+        for execution_id in (big_inline, big_linked, small_gzip, small_inline):
+            await tl.workflows.get_result(execution_id)
+    # Two bodies of 2 MiB and a gzip one (it could inflate to anything) in a worker
+    # thread; a small plain body is cheaper to parse than to hand over.
+    assert on_loop == [False, False, False, True]
 
 
 async def test_stream_result_chunks(fake: FakeTransactionLink) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import anyio
 import pytest
 
@@ -241,3 +243,74 @@ async def test_an_unusable_key_answer_is_a_rejection_remembered_as_a_miss() -> N
             await keys.get("k1")
         assert not isinstance(info.value, WebhookKeyUnavailableError)
     assert api.calls == ["k1"]
+
+
+async def test_a_flood_of_made_up_kids_does_not_hold_a_new_kid_past_its_first_retry() -> None:
+    # Made-up kids, each named once, 100 a second; the sender's new kid is first named at
+    # 3 s, when the budget is long gone, and retried 5 s later, as the sender does.
+    api, clock = Api(), Clock()
+    api.keys["rotated"] = b"NEW KEY"
+    keys = cache(api, clock)
+    start = clock.now
+    answers: dict[float, str] = {}
+    for step in range(1500):
+        clock.now = start + step / 100
+        with pytest.raises(WebhookVerificationError):
+            await keys.get(str(uuid.uuid4()))
+        if step in (300, 800, 1300):
+            try:
+                answers[step / 100] = await keys.get("rotated")
+            except WebhookKeyUnavailableError:
+                answers[step / 100] = "503"
+    assert answers == {3.0: "503", 8.0: "NEW KEY", 13.0: "NEW KEY"}
+    # Still bounded: two budgets of a burst of 8, then one per 2 s each.
+    assert keys.fetches <= 2 * (8 + 15 / 2.0)
+
+
+async def test_only_a_kid_turned_away_before_reaches_the_second_budget() -> None:
+    api, clock = Api(), Clock()
+    keys = cache(api, clock, fetch_burst=2)
+    for kid in ("a", "b", "c", "d"):  # two fetched (404), two turned away
+        with pytest.raises(WebhookVerificationError):
+            await keys.get(kid)
+    assert api.calls == ["a", "b"]
+    for kid in ("e", "f"):  # new kids: the first budget is empty
+        with pytest.raises(WebhookKeyUnavailableError):
+            await keys.get(kid)
+    for kid in ("c", "d"):  # asked again: the second budget, of two
+        with pytest.raises(WebhookVerificationError, match="unknown signing key id"):
+            await keys.get(kid)
+    with pytest.raises(WebhookKeyUnavailableError):
+        await keys.get("e")  # asked again too, but both budgets are empty now
+    assert api.calls == ["a", "b", "c", "d"]
+    clock.now += 2.0  # one more in each budget
+    for kid in ("e", "f"):
+        with pytest.raises(WebhookVerificationError, match="unknown signing key id"):
+            await keys.get(kid)
+    with pytest.raises(WebhookKeyUnavailableError):
+        await keys.get("g")
+    assert api.calls == ["a", "b", "c", "d", "e", "f"]
+
+
+async def test_turned_away_kids_are_remembered_boundedly_and_for_a_while() -> None:
+    api, clock = Api(), Clock()
+    keys = cache(api, clock, fetch_burst=1, fetch_interval=100.0, max_refused=2)
+    with pytest.raises(WebhookVerificationError):
+        await keys.get("spent")
+    for kid in ("a", "b", "c"):  # "a" falls out: only two are remembered
+        with pytest.raises(WebhookKeyUnavailableError):
+            await keys.get(kid)
+    with pytest.raises(WebhookKeyUnavailableError):
+        await keys.get("a")  # a first sight again, and "b" is pushed out by it
+    with pytest.raises(WebhookVerificationError, match="unknown signing key id"):
+        await keys.get("c")
+    assert api.calls == ["spent", "c"]
+
+    keys = cache(api, clock, fetch_burst=1, fetch_interval=100.0, refused_ttl=60.0)
+    with pytest.raises(WebhookVerificationError):
+        await keys.get("spent")
+    with pytest.raises(WebhookKeyUnavailableError):
+        await keys.get("late")
+    clock.now += 60.0  # forgotten: a first sight, and the first budget is still empty
+    with pytest.raises(WebhookKeyUnavailableError):
+        await keys.get("late")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -229,4 +230,53 @@ async def test_a_closed_client_answers_503_so_the_sender_retries(
     tl = client_for(fake)
     await tl.aclose()
     headers, body = fake.webhooks.signed({"workflowId": "w-1"})
-    assert await receive(tl, headers, body) == (503, "signing key unavailable; retry later")
+    assert await receive(tl, headers, body) == (503, "receiver closed; retry later")
+
+
+async def test_a_closed_client_answers_503_even_with_the_key_cached(
+    fake: FakeTransactionLink, serving: Serving
+) -> None:
+    tl = client_for(fake)
+    async with serving(tl) as url:
+        warm = await fake.webhooks.send(url, {"workflowId": "w-1"}, retries=0)
+        await tl.aclose()  # e.g. the app's shutdown began; the server still answers
+        with tl._wake.listen("w-2") as woken:
+            late = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=0)
+            assert not woken.is_set()
+    assert [a.status for a in warm.attempts] == [204]
+    assert [a.status for a in late.attempts] == [503]
+    assert fake.count("GET", KEY_PATH) == 1
+
+
+async def test_a_rotated_key_gets_through_a_flood_of_made_up_kids_at_the_first_retry(
+    fake: FakeTransactionLink, serving: Serving, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="transactionlink_async.webhooks")
+    tl = client_for(fake)
+    async with serving(tl) as url:
+        await fake.webhooks.send(url, {"workflowId": "w-0"})  # the old key, cached
+        forged: list[int] = []
+
+        async def flood() -> None:
+            while True:
+                delivery = await fake.webhooks.send(
+                    url, {"workflowId": "w-1"}, variant="unknown_kid", retries=0
+                )
+                forged.append(delivery.attempts[0].status or 0)
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flood)
+            with anyio.fail_after(5):
+                while len(forged) < 20:  # noqa: ASYNC110 - the flood has no event
+                    await anyio.sleep(0.01)
+            fake.webhooks.rotate_key()
+            genuine = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=3)
+            tg.cancel_scope.cancel()
+    assert [a.status for a in genuine.attempts] == [503, 204]
+    assert set(forged) == {400, 503}
+    # One line at its level per kind of refusal; the rest of the flood went to DEBUG.
+    records = [r for r in caplog.records if r.name == "transactionlink_async.webhooks"]
+    assert len([r for r in records if r.levelno == logging.WARNING]) == 1
+    assert len([r for r in records if r.levelno == logging.INFO]) == 1
+    assert len([r for r in records if r.levelno == logging.DEBUG]) >= len(forged) - 2

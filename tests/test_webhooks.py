@@ -18,6 +18,7 @@ from starlette.datastructures import Headers as StarletteHeaders
 
 from transactionlink_async import (
     ApiKey,
+    ClientClosedError,
     OrganizationToken,
     PollPolicy,
     RetryPolicy,
@@ -28,7 +29,7 @@ from transactionlink_async import (
     WorkflowStatus,
 )
 from transactionlink_async.testing import FakeTransactionLink
-from transactionlink_async.webhooks import Webhooks, event_from_body
+from transactionlink_async.webhooks import Webhooks, event_from_body, receive
 
 pytestmark = pytest.mark.anyio
 
@@ -323,6 +324,40 @@ async def test_handle_wakes_the_listeners_of_the_execution(
     # Again, and for an execution nobody waits on: harmless.
     await tl.webhooks.handle(headers, body)
     await tl.webhooks.handle(*fake.webhooks.signed({"workflowId": "nobody"}))
+
+
+async def test_a_body_over_max_body_is_refused_before_any_check(
+    fake: FakeTransactionLink, tl: TransactionLink
+) -> None:
+    headers, body = fake.webhooks.signed({**EVENT, "pad": "x" * (1024 * 1024)})
+    with pytest.raises(WebhookVerificationError, match="over max_body=1048576"):
+        await tl.webhooks.verify(headers, body)
+    with pytest.raises(WebhookVerificationError, match="over max_body=1048576"):
+        await tl.webhooks.handle(headers, body)
+    assert await receive(tl, headers, body) == (413, "body too large")
+    assert fake.count("GET", KEY_PATH) == 0
+    # A larger limit, when the application expects such deliveries.
+    event = await tl.webhooks.verify(headers, body, max_body=2 * 1024 * 1024)
+    assert event.execution_id == "w-1"
+    assert await receive(tl, headers, body, max_body=2 * 1024 * 1024) == (204, "")
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="max_body"):
+            await tl.webhooks.verify(headers, body, max_body=bad)  # type: ignore[arg-type]
+
+
+async def test_handle_refuses_on_a_closed_client_even_with_the_key_cached(
+    fake: FakeTransactionLink,
+) -> None:
+    tl = TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST)
+    headers, body = fake.webhooks.signed(EVENT)
+    await tl.webhooks.handle(headers, body)
+    await tl.aclose()
+    with tl._wake.listen("w-1") as woken:
+        with pytest.raises(ClientClosedError):
+            await tl.webhooks.handle(headers, body)
+        assert not woken.is_set()
+    # verify() only checks the signature: with the key cached it needs no open client.
+    assert (await tl.webhooks.verify(headers, body)).execution_id == "w-1"
 
 
 async def test_handle_wakes_nobody_when_verification_fails(

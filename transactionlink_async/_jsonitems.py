@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from ._gzip import Gunzip, GzipError, is_gzip
 from .errors import InvalidResponseError, ResultDownloadError
 
 __all__ = ["json_items", "load_ijson"]
@@ -38,36 +38,36 @@ class _Reader:
 
     def __init__(self, source: Callable[[], Awaitable[bytes]], *, gzip: bool) -> None:
         self._source = source
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        self._gunzip = Gunzip() if gzip else None
         self._pending = memoryview(b"")
         self.consumed = 0
 
     async def read(self, n: int) -> bytes:
         if n <= 0:
             return b""  # ijson probes the type of data with read(0)
-        while True:
-            if self._pending:
-                if self._inflate is None:
-                    out = bytes(self._pending[:n])
-                    self._pending = self._pending[len(out) :]
-                else:
-                    out = self._inflate_some(n)
+        try:
+            while True:
+                out = self._take(n)
                 if out:
                     self.consumed += len(out)
                     return out
-                continue
-            chunk = await self._source()
-            if not chunk:
-                return b""
-            self._pending = memoryview(chunk)
+                chunk = await self._source()
+                if not chunk:
+                    if self._gunzip is not None:
+                        self._gunzip.close()
+                    return b""
+                if self._gunzip is not None:
+                    self._gunzip.feed(chunk)
+                else:
+                    self._pending = memoryview(chunk)
+        except GzipError as exc:
+            raise InvalidResponseError(f"the result says it is gzip, but {exc}") from None
 
-    def _inflate_some(self, n: int) -> bytes:
-        assert self._inflate is not None
-        try:
-            out = self._inflate.decompress(self._pending, n)
-        except zlib.error as exc:
-            raise InvalidResponseError(f"the result says it is gzip but is not: {exc}") from None
-        self._pending = memoryview(self._inflate.unconsumed_tail)
+    def _take(self, n: int) -> bytes:
+        if self._gunzip is not None:
+            return self._gunzip.read(n)
+        out = bytes(self._pending[:n])
+        self._pending = self._pending[len(out) :]
         return out
 
 
@@ -84,13 +84,13 @@ async def json_items(
     `decimal.Decimal` (exact) unless `use_float`.
     """
     ijson, backend = load_ijson()
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
+    gzip = is_gzip(content_encoding)
+    if not gzip and (content_encoding or "identity").strip().lower() != "identity":
         raise ResultDownloadError(
             f"the result is stored with Content-Encoding {content_encoding!r}, which cannot be "
             "parsed here; use download_result() to keep its bytes as they are"
         )
-    reader = _Reader(read, gzip=encoding != "identity")
+    reader = _Reader(read, gzip=gzip)
     # items_async drives the C parser over reader.read(); its own buffer is _BUFFER bytes.
     items = backend.items_async(reader, prefix, buf_size=_BUFFER, use_float=use_float)
     try:

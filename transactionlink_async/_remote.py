@@ -18,6 +18,7 @@ from ._s3 import (
     StartOver,
     check_download_url,
     describe_url,
+    int_header,
     judge,
     resumable,
     url_lifetime,
@@ -259,7 +260,7 @@ class RemoteBody:
                 response.close()
                 raise
             self._response = response
-            self.total = _length(response)
+            self.total = int_header(response.headers.get("Content-Length"))
             self.etag = response.headers.get("ETag")
             self.content_encoding = response.headers.get("Content-Encoding")
             return True
@@ -287,8 +288,3 @@ async def _error_body(response: S3Response) -> bytes:
     if response.status in (200, 206):
         return b""
     return await response.read_error_body()
-
-
-def _length(response: S3Response) -> int | None:
-    value = response.headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
 import logging
 import os
-import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import attrs
 
 from ._atomic import AtomicFile
 from ._client import ApiRequest, parse_json
+from ._gzip import Gunzip, GzipError, is_gzip
 from ._jsonitems import json_items
 from ._remote import BodyRestarted, RemoteBody
-from ._s3 import md5_of_etag, redirect_in_body, redirect_target
+from ._s3 import REDIRECT_MAX, md5_of_etag, redirect_in_body, redirect_target
 from ._s3_session import S3Session
+from ._threads import run_blocking, settle, start
 from ._transport import BodyTooLarge, RawResponse
 from ._validate import check_id
 from .errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
@@ -43,6 +45,8 @@ __all__ = [
 
 logger = logging.getLogger("transactionlink_async")
 
+T = TypeVar("T")
+
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_ATTEMPTS = 5
@@ -50,6 +54,9 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_WRITE_SIZE = 4 * 1024 * 1024
 # Bytes taken from the socket per read while downloading.
 _DOWNLOAD_READ = 1024 * 1024
+# Bodies larger than this are parsed or inflated in a worker thread: on the event loop
+# they would hold every other task up for milliseconds.
+_OFF_LOOP = 1024 * 1024
 
 #: `on_progress(done_bytes, total_bytes_or_None)`; may return an awaitable, which is awaited.
 ProgressCallback = Callable[[int, "int | None"], object]
@@ -206,7 +213,12 @@ class ResultStream:
                 if digest is not None:
                     digest.update(chunk)
             else:
-                _check_md5(self._md5.hexdigest(), self._body.etag, self._body.where)
+                _, mismatch = _md5_verdict(self._md5.hexdigest(), self._body.etag)
+                if mismatch is not None:
+                    raise ResultDownloadError(
+                        f"the result read from {self._body.where} is corrupt: its {mismatch}; "
+                        "read it again"
+                    )
         self.bytes_read += len(chunk)
         return chunk
 
@@ -296,19 +308,22 @@ class _DiskSink:
         await self._settle()
         if self._batch:
             batch, self._batch, self._held = self._batch, [], 0
-            loop = asyncio.get_running_loop()
-            self._pending = [loop.run_in_executor(None, self._file.write, batch)]
+            self._pending = [start(self._file.write, batch)]
             digest = self._md5.target()
             if digest is not None:
-                self._pending.append(loop.run_in_executor(None, _hash, digest, batch))
+                self._pending.append(start(_hash, digest, batch))
 
     async def _settle(self) -> None:
         if self._pending:
-            # Shielded: a cancelled download must not abandon a write still running; aclose
-            # waits for it before the file is removed.
-            written, *_ = await asyncio.shield(asyncio.gather(*self._pending))
-            self._pending = []
-            self.written += written
+            # A cancel waits for the batch still being written (see _threads.settle);
+            # aclose then finds it ended, and the file can be removed.
+            await settle(self._pending)
+            jobs, self._pending = self._pending, []
+            errors = [job.exception() for job in jobs]
+            for error in errors:
+                if error is not None:
+                    raise error
+            self.written += jobs[0].result()
             await self.report(self.written, self._total())
 
     async def report(self, done: int, total: int | None) -> None:
@@ -322,7 +337,7 @@ class _DiskSink:
     async def reset(self) -> None:
         await self._settle()
         self._batch, self._held = [], 0
-        await anyio.to_thread.run_sync(self._file.truncate)
+        await run_blocking(self._file.truncate)
         self._md5.reset()
         self.written = 0
         await self.report(0, self._total())
@@ -333,10 +348,14 @@ class _DiskSink:
         return self._md5.hexdigest()
 
     async def aclose(self) -> None:
-        pending, self._pending = self._pending, []
-        for job in pending:
-            with contextlib.suppress(Exception):
-                await job
+        """Wait for any batch still being written, then remove the file, whatever comes."""
+        try:
+            jobs, self._pending = self._pending, []
+            await settle(jobs)
+            for job in jobs:
+                job.exception()  # the download already failed; this error adds nothing
+        finally:
+            await self._file.discard()
 
 
 def _hash(digest: Any, chunks: list[bytes]) -> None:
@@ -359,23 +378,25 @@ async def _pump(body: RemoteBody, sink: _Sink, *, verify: bool) -> tuple[str | N
             await sink.write(chunk)
             continue
         digest = await sink.finish()
-        expected = md5_of_etag(body.etag) if verify else None
-        if expected is None or digest is None:
-            return digest, False
-        if digest == expected:
-            return digest, True
+        verified, mismatch = _md5_verdict(digest, body.etag) if verify else (False, None)
+        if mismatch is None:
+            return digest, verified
         logger.debug("result from %s failed its MD5 check; starting over", body.where)
-        body.restart(f"the bytes' MD5 {digest} does not match the ETag's {expected}")
+        body.restart(f"the bytes' {mismatch}")
         await sink.reset()
 
 
-def _check_md5(digest: str | None, etag: str | None, where: str) -> None:
+def _md5_verdict(digest: str | None, etag: str | None) -> tuple[bool, str | None]:
+    """(whether `digest` was checked against the ETag and matched, why it did not match).
+
+    Nothing can be checked without a digest or with an ETag that is not a plain MD5.
+    """
     expected = md5_of_etag(etag)
-    if digest is not None and expected is not None and digest != expected:
-        raise ResultDownloadError(
-            f"the result read from {where} is corrupt: its MD5 {digest} does not match the "
-            f"ETag's {expected}; read it again"
-        )
+    if digest is None or expected is None:
+        return False, None
+    if digest == expected:
+        return True, None
+    return False, f"MD5 {digest} does not match the ETag's {expected}"
 
 
 class Results:
@@ -398,8 +419,7 @@ class Results:
 
     async def _ask(self, execution_id: str, *, max_body: int | None = None) -> RawResponse:
         """`GET /workflows/{id}/result`, through the client's one door."""
-        path = f"/workflows/{execution_id}/result"
-        return await self._client.send(ApiRequest(method="GET", path=path, max_body=max_body))
+        return await self._client.send(_result_request(execution_id, max_body))
 
     def _remote(
         self, execution_id: str, url: str, *, max_attempts: int, read_size: int, may_restart: bool
@@ -427,12 +447,18 @@ class Results:
     async def get(self, execution_id: str, *, max_bytes: int) -> Any:
         check_id("execution_id", execution_id)
         _check_positive("max_bytes", max_bytes)
+        # The answer may be a link of a few hundred bytes whatever max_bytes is: the API's
+        # answer is read up to the size a link can take, and max_bytes is applied to the
+        # result itself, inline or behind the link.
+        request = _result_request(execution_id, max(max_bytes, REDIRECT_MAX))
         try:
-            response = await self._ask(execution_id, max_body=max_bytes)
+            response = await self._client.send(request)
         except BodyTooLarge as exc:
             raise _too_large(execution_id, exc.size, max_bytes) from None
-        request = ApiRequest(method="GET", path=f"/workflows/{execution_id}/result")
-        data = parse_json(response.body, request)
+        answer = response.body
+        if len(answer) > max_bytes and redirect_in_body(answer) is None:
+            raise _too_large(execution_id, len(answer), max_bytes)
+        data = await _compute(parse_json, answer, request, off_loop=len(answer) > _OFF_LOOP)
         url = redirect_target(data)
         if url is None:
             return data
@@ -458,13 +484,17 @@ class Results:
             body.close()
         raw = b"".join(sink.parts)
         sink.parts.clear()
-        raw = _decoded(raw, body.content_encoding, max_bytes, execution_id)
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidResponseError(
-                f"the result of {execution_id} (from {body.where}) is not JSON"
-            ) from exc
+        encoding = body.content_encoding
+        return await _compute(
+            _parse_result,
+            raw,
+            encoding,
+            max_bytes,
+            execution_id,
+            body.where,
+            # Gzip may inflate a small body into a large one: always off the loop.
+            off_loop=len(raw) > _OFF_LOOP or is_gzip(encoding),
+        )
 
     # -- stream_result -------------------------------------------------------------------
 
@@ -560,14 +590,16 @@ class Results:
                 digest, verified = await sink.finish(), False
             size = sink.written
             await sink.report(size, size)
-            await anyio.to_thread.run_sync(file.commit)
+            await file.commit()
         except BaseException:
+            # Shielded from anyio's repeated cancels; asyncio's are waited out in _threads.
             with anyio.CancelScope(shield=True):
                 if body is not None:
                     body.close()
                 if sink is not None:
                     await sink.aclose()
-                await anyio.to_thread.run_sync(file.discard)
+                else:
+                    await file.discard()
             raise
         return DownloadedResult(
             path=file.destination,
@@ -584,18 +616,53 @@ class Results:
         )
 
 
+def _result_request(execution_id: str, max_body: int | None) -> ApiRequest:
+    return ApiRequest(method="GET", path=f"/workflows/{execution_id}/result", max_body=max_body)
+
+
+async def _compute(fn: Callable[..., T], *args: Any, off_loop: bool) -> T:
+    """`fn(*args)`, in a worker thread when it would hold the event loop for milliseconds."""
+    if not off_loop:
+        return fn(*args)
+    # Pure computation with nothing to clean up: a cancelled caller need not wait for it.
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
+
+
+def _parse_result(
+    raw: bytes, encoding: str | None, limit: int, execution_id: str, where: str
+) -> Any:
+    """The JSON of a result's bytes as stored: gunzipped (within `limit`) if need be."""
+    text = _decoded(raw, encoding, limit, execution_id)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError(
+            f"the result of {execution_id} (from {where}) is not JSON"
+        ) from exc
+
+
 def _decoded(raw: bytes, encoding: str | None, limit: int, execution_id: str) -> bytes:
     """A gzip-encoded body decoded (within `limit`), anything else as it is."""
-    if (encoding or "").strip().lower() not in ("gzip", "x-gzip"):
+    if not is_gzip(encoding):
         return raw
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    gunzip = Gunzip()
+    gunzip.feed(raw)
+    parts: list[bytes] = []
+    size = 0
     try:
-        out = inflate.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise InvalidResponseError(f"the result of {execution_id} is not valid gzip") from exc
-    if len(out) > limit:
-        raise _too_large(execution_id, None, limit)
-    return out
+        while piece := gunzip.read(limit + 1 - size):
+            parts.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise _too_large(execution_id, None, limit)
+        gunzip.close()
+    except GzipError as exc:
+        # The bytes arrived whole (their size, and MD5 when the ETag has one, were checked):
+        # the stored object itself is bad, and reading it again would not help.
+        raise InvalidResponseError(
+            f"the result of {execution_id} is stored as gzip, but {exc}"
+        ) from None
+    return b"".join(parts)
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -19,6 +19,7 @@ from .errors import ResultDownloadError
 
 __all__ = [
     "DEFAULT_URL_LIFETIME",
+    "REDIRECT_MAX",
     "Accept",
     "Complete",
     "Fail",
@@ -28,6 +29,7 @@ __all__ = [
     "Verdict",
     "check_download_url",
     "describe_url",
+    "int_header",
     "is_expired_answer",
     "judge",
     "md5_of_etag",
@@ -50,8 +52,8 @@ _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)\s*")
 _PLAIN_MD5 = re.compile(r'(?:W/)?"?([0-9a-fA-F]{32})"?')
 _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
-# A redirect answer is a few hundred bytes; a larger body is a result, not worth parsing twice.
-_REDIRECT_MAX = 64 * 1024
+#: A redirect answer is a few hundred bytes; a larger body is a result, not worth parsing twice.
+REDIRECT_MAX = 64 * 1024
 #: Statuses worth another try at the same URL (S3's own advice for 500/503 SlowDown).
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -67,7 +69,7 @@ def redirect_target(data: Any) -> str | None:
 
 def redirect_in_body(body: bytes) -> str | None:
     """`redirect_target` of a raw `/result` body, without parsing large inline results."""
-    if len(body) > _REDIRECT_MAX or b"$redirect" not in body:
+    if len(body) > REDIRECT_MAX or b"$redirect" not in body:
         return None
     try:
         return redirect_target(json.loads(body))
@@ -257,7 +259,7 @@ def judge(
     for `offset` > 0 carried `Range: bytes=offset-` and `If-Match: etag`.
     """
     answer_etag = headers.get("ETag")
-    length = _int_header(headers.get("Content-Length"))
+    length = int_header(headers.get("Content-Length"))
     if status == 200:
         if offset > 0:
             return StartOver("the server ignored the Range header and sent the whole object", True)
@@ -307,7 +309,8 @@ def _judge_partial(
     return Accept(first, size if size is not None else total, answer_etag or etag)
 
 
-def _int_header(value: str | None) -> int | None:
+def int_header(value: str | None) -> int | None:
+    """A header's non-negative integer value; None when absent or not a plain number."""
     if value is None or not value.strip().isdigit():
         return None
     return int(value)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -65,8 +67,14 @@ class KeyCache(Generic[K]):
       after `key_ttl` seconds, and kept in use when that fetch cannot reach the API;
     - however many verifications need a new kid at once, one fetch is made;
     - a kid the API does not know is remembered for `miss_ttl` seconds (no fetch);
-    - at most `fetch_burst` fetches at once, then one per `fetch_interval` seconds, so a
-      flood of made-up kids cannot turn into a flood of API calls;
+    - fetches are budgeted, so a flood of made-up kids cannot turn into a flood of API
+      calls: a kid seen for the first time draws on one budget (`fetch_burst` at once,
+      then one per `fetch_interval` seconds). A kid turned away for lack of budget is
+      remembered (the last `max_refused` of them, for `refused_ttl` seconds); when it
+      comes again it draws first on a second budget of the same size, which kids named
+      only once never reach. The sender retries a refused delivery with the same kid, so
+      a flood of made-up kids, each named once, cannot hold a real new kid back past its
+      first retry (while under `max_refused` made-up kids arrive between the two);
     - a fetch that fails or takes over `fetch_timeout` seconds raises
       WebhookKeyUnavailableError (try again later); nothing is cached.
     """
@@ -83,10 +91,12 @@ class KeyCache(Generic[K]):
         fetch_burst: int = 8,
         fetch_interval: float = 2.0,
         fetch_timeout: float = 5.0,
+        max_refused: int = 16384,
+        refused_ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_keys < 1 or max_misses < 1:
-            raise ValueError("max_keys and max_misses must be >= 1")
+        if max_keys < 1 or max_misses < 1 or max_refused < 1:
+            raise ValueError("max_keys, max_misses and max_refused must be >= 1")
         self._fetch = fetch
         self._load = load
         self._max_keys = max_keys
@@ -94,11 +104,19 @@ class KeyCache(Generic[K]):
         self._miss_ttl = miss_ttl
         self._max_misses = max_misses
         self._fetch_timeout = fetch_timeout
+        self._max_refused = max_refused
+        self._refused_ttl = refused_ttl
         self._clock = clock
-        self._bucket = TokenBucket(fetch_burst, fetch_interval, now=clock())
+        self._first_sight = TokenBucket(fetch_burst, fetch_interval, now=clock())
+        self._asked_again = TokenBucket(fetch_burst, fetch_interval, now=clock())
         self._known: OrderedDict[str, _Known[K]] = OrderedDict()
         # kid -> (until when, the rejection to repeat meanwhile)
         self._misses: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # Kids turned away for lack of budget, oldest refusal first: a short keyed digest
+        # of the kid -> until when it counts as asked again. Digests keep the memory small
+        # (a kid may be 200 characters); the secret key keeps collisions unplannable.
+        self._refused: OrderedDict[bytes, float] = OrderedDict()
+        self._digest_key = os.urandom(16)
         self._pending: dict[str, _Pending[K]] = {}
         #: How many fetches were started (for tests and monitoring).
         self.fetches = 0
@@ -151,7 +169,7 @@ class KeyCache(Generic[K]):
 
     async def _fetch_outcome(self, kid: str) -> K | WebhookVerificationError:
         stale = self._known.get(kid)
-        if not self._bucket.take(self._clock()):
+        if not self._take_budget(kid):
             if stale is not None:
                 return stale.key
             return WebhookKeyUnavailableError(
@@ -183,6 +201,24 @@ class KeyCache(Generic[K]):
         while len(self._known) > self._max_keys:
             self._known.popitem(last=False)
         return key
+
+    def _take_budget(self, kid: str) -> bool:
+        """Whether `kid` may be fetched now; if not, remember that it was turned away."""
+        now = self._clock()
+        while self._refused and next(iter(self._refused.values())) <= now:
+            self._refused.popitem(last=False)
+        tag = hashlib.blake2b(kid.encode(), digest_size=16, key=self._digest_key).digest()
+        if tag in self._refused:
+            if self._asked_again.take(now) or self._first_sight.take(now):
+                del self._refused[tag]
+                return True
+        elif self._first_sight.take(now):
+            return True
+        self._refused[tag] = now + self._refused_ttl
+        self._refused.move_to_end(tag)
+        while len(self._refused) > self._max_refused:
+            self._refused.popitem(last=False)
+        return False
 
     def _forget(self, kid: str, reason: str) -> WebhookVerificationError:
         """Drop any key for `kid` and remember, for a while, that it has none."""

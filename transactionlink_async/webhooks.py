@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._client import ApiRequest
 from ._jws import load_rsa_public_key, parse_detached_jws, require_cryptography, rs256_verify
+from ._lograte import RateLimitedLog
 from ._transport import BodyTooLarge
 from ._webhook_keys import KeyCache
 from .errors import (
+    ClientClosedError,
     InvalidResponseError,
     NotFoundError,
     WebhookKeyUnavailableError,
@@ -45,7 +47,8 @@ __all__ = [
 logger = logging.getLogger("transactionlink_async.webhooks")
 
 SIGNATURE_HEADER = "JWS-SIGNATURE"
-#: The ready receivers refuse larger bodies (413) before verifying anything.
+#: Larger bodies are refused before anything is checked (413 from the receivers); a
+#: `max_body` argument sets another limit.
 DEFAULT_MAX_BODY = 1024 * 1024
 # A key answer is a few hundred bytes of PEM; anything far bigger is not a key.
 _MAX_KEY_BYTES = 64 * 1024
@@ -155,6 +158,30 @@ def signature_header(headers: Headers) -> str:
     return value
 
 
+async def read_capped(
+    chunks: AsyncIterable[bytes], declared: int | str | None, limit: int
+) -> bytes | None:
+    """A request body from its chunks, or None as soon as it proves longer than `limit`.
+
+    `declared` is its Content-Length, if any: a body declared too long is not read at all.
+    """
+    if isinstance(declared, str):
+        declared = int(declared) if declared.strip().isdigit() else None
+    if declared is not None and declared > limit:
+        return None
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _check_max_body(max_body: object) -> None:
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise ValueError(f"max_body must be a positive int, got {max_body!r}")
+
+
 def _as_bytes(body: object) -> bytes:
     if isinstance(body, bytes):
         return body
@@ -197,23 +224,36 @@ class Webhooks:
             clock=clock,
         )
         self._crypto_checked = False
+        # What receive() logs per refused delivery: forged ones cost nothing to send.
+        self._log_closed = RateLimitedLog(logger, logging.WARNING, clock=clock)
+        self._log_unavailable = RateLimitedLog(logger, logging.WARNING, clock=clock)
+        self._log_rejected = RateLimitedLog(logger, logging.INFO, clock=clock)
 
     @property
     def key_fetches(self) -> int:
         """How many signing-key fetches were started so far."""
         return self._keys.fetches
 
-    async def verify(self, headers: Headers, body: bytes) -> WebhookEvent:
+    async def verify(
+        self, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+    ) -> WebhookEvent:
         """Check the delivery's signature over the exact `body` bytes; return its event.
 
         Raises WebhookVerificationError for anything wrong (its subclass
         WebhookKeyUnavailableError when the key could not be fetched now: a retry may
-        pass). The body is not parsed before the signature is proven good.
+        pass). The body is not parsed before the signature is proven good. A body over
+        `max_body` bytes (1 MiB) is refused before anything else: a delivery is a small
+        JSON object, and hashing and parsing megabytes would hold up the event loop.
         """
+        _check_max_body(max_body)
         if not self._crypto_checked:
             require_cryptography()
             self._crypto_checked = True
         data = _as_bytes(body)
+        if len(data) > max_body:
+            raise WebhookVerificationError(
+                f"webhook rejected: the body is {len(data)} bytes, over max_body={max_body}"
+            )
         jws = parse_detached_jws(signature_header(headers))
         key = await self._keys.get(jws.kid)
         if not rs256_verify(key, jws.signature, jws.signing_input(data)):
@@ -222,13 +262,20 @@ class Webhooks:
             )
         return event_from_body(data)
 
-    async def handle(self, headers: Headers, body: bytes) -> WebhookEvent:
+    async def handle(
+        self, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+    ) -> WebhookEvent:
         """Verify, then wake every `wait_for_completion` waiting on the event's execution.
 
         A woken waiter confirms with one GET, so a repeated delivery, or one for an
-        execution nobody waits on, is harmless.
+        execution nobody waits on, is harmless. On a closed client it raises
+        ClientClosedError instead, even for a genuine delivery: nobody is left to wake,
+        and the sender should retry until a running receiver takes the event.
         """
-        event = await self.verify(headers, body)
+        self._client._check_open()
+        event = await self.verify(headers, body, max_body=max_body)
+        # Closed while a signing key was fetched: still not acknowledged.
+        self._client._check_open()
         if event.execution_id is not None:
             self._client._wake.wake(event.execution_id)
         return event
@@ -252,20 +299,33 @@ class Webhooks:
         return response.body
 
 
-async def receive(tl: TransactionLink, headers: Headers, body: bytes) -> tuple[int, str]:
+async def receive(
+    tl: TransactionLink, headers: Headers, body: bytes, *, max_body: int = DEFAULT_MAX_BODY
+) -> tuple[int, str]:
     """What a receiver answers a delivery: (HTTP status, short plain text).
 
-    204 when handled; 400 when the delivery is not genuine; 503 when it cannot be checked
-    now (the key could not be fetched, or the client is closed: the sender retries).
-    Only verification and the wake-up happen here, so the answer comes quickly.
+    204 when handled; 400 when the delivery is not genuine; 413 when the body is over
+    `max_body` bytes; 503 when it cannot be handled now (the key could not be fetched, or
+    the client is closed: the sender retries).
+    Only verification and the wake-up happen here, so the answer comes quickly. Each kind
+    of refusal is logged once a minute at most (WARNING for 503, INFO for 400); the
+    others go to DEBUG, and the next line says how many there were.
     """
+    webhooks = tl.webhooks
+    _check_max_body(max_body)
+    if isinstance(body, (bytes, bytearray, memoryview)) and len(body) > max_body:
+        webhooks._log_rejected.log("webhook rejected: the body is over max_body=%d", max_body)
+        return 413, "body too large"
     try:
-        await tl.webhooks.handle(headers, body)
+        await webhooks.handle(headers, body, max_body=max_body)
+    except ClientClosedError as exc:
+        webhooks._log_closed.log("webhook not accepted: %s", exc)
+        return 503, "receiver closed; retry later"
     except WebhookKeyUnavailableError as exc:
-        logger.warning("%s", exc)
+        webhooks._log_unavailable.log("%s", exc)
         return 503, "signing key unavailable; retry later"
     except WebhookVerificationError as exc:
-        logger.info("%s", exc)
+        webhooks._log_rejected.log("%s", exc)
         return 400, "invalid webhook signature"
     return 204, ""
 
@@ -277,6 +337,7 @@ def starlette_endpoint(
 
     >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])
     """
+    _check_max_body(max_body)
     require_cryptography()
     from ._webhooks_starlette import make_endpoint
 
@@ -290,6 +351,7 @@ def aiohttp_handler(
 
     >>> app.router.add_post("/webhooks/transactionlink", aiohttp_handler(tl))
     """
+    _check_max_body(max_body)
     require_cryptography()
     from ._webhooks_aiohttp import make_handler
 

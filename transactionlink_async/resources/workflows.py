@@ -239,8 +239,11 @@ class Workflows(Resource):
 
         The bytes are saved exactly as stored. A temporary file beside `destination` is
         written, fsynced and renamed over it; on any failure or cancellation it is removed
-        and `destination` is left as it was. The file is readable by its owner only (mode
-        0600: results hold personal data); change its mode if others need it.
+        and `destination` is left as it was. A cancellation first waits for the disk
+        operation under way (a thread cannot be stopped); one that arrives during the
+        final rename leaves the complete, verified file in place, though the cancel is
+        raised. The file is readable by its owner only (mode 0600: results hold personal
+        data); change its mode if others need it.
 
         `on_progress(done_bytes, total_or_None)` (a function or a coroutine function) is
         called as data reaches the disk; it goes back to 0 when the download has to start
