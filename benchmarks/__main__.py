@@ -1,12 +1,16 @@
-"""`python -m benchmarks [--quick] [names...]`: run the benchmarks and write benchmarks/results/."""
+"""`python -m benchmarks [--quick | --scaling] [--readme] [names...]`: run the benchmarks,
+write benchmarks/results/ (one table per run and a combined README.md)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
+import sys
 import time
 from pathlib import Path
+
+from ._report import update_readme, write_results_readme
 
 
 def main() -> None:
@@ -18,12 +22,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"some of {', '.join(available)}; default: all")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="the scaling runs instead (downloads of 64 MiB, 256 MiB and 1 GiB; "
+        "500, 2,000 and 5,000 waits): several more minutes",
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="also refresh the README's Benchmarks tables"
+    )
     args = parser.parse_args()
+    began = time.monotonic()
     for name in args.names or available:
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        if args.scaling and not hasattr(module, "scaling"):
+            continue
         started = time.monotonic()
         print(f"== {name}", flush=True)
-        importlib.import_module(f"benchmarks.bench_{name}").main(quick=args.quick)
+        if args.scaling:
+            module.scaling()
+        else:
+            module.main(quick=args.quick)
         print(f"== {name}: {time.monotonic() - started:.0f}s", flush=True)
+    command = "python -m benchmarks " + " ".join(sys.argv[1:])
+    print(f"== all: {time.monotonic() - began:.0f}s; {write_results_readme(command.strip())}")
+    if args.readme and not args.quick:
+        print("README.md updated" if update_readme(command.strip()) else "README.md: no markers")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,22 @@ import attrs
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def _pinning() -> tuple[int, int] | None:
+    """(server CPU, client CPU) when processes are pinned apart, None when they float.
+
+    On by default with two or more CPUs: the fake server and the contender then never
+    compete for one core, and a contender's figure depends less on where the scheduler
+    happened to put it. BENCH_PIN=0 turns it off.
+    """
+    if os.environ.get("BENCH_PIN", "1") == "0" or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+PINNING = _pinning()
+
 __all__ = ["RESULTS", "ServerInfo", "compare", "fake_server", "machine", "run_isolated"]
 
 
@@ -42,6 +58,8 @@ def fake_server(*serve_args: str) -> Iterator[ServerInfo]:
     """Run `python -m transactionlink_async.testing serve` in its own process."""
     command = [sys.executable, "-m", "transactionlink_async.testing", "serve", *serve_args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if PINNING is not None:
+        os.sched_setaffinity(process.pid, {PINNING[0]})
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -81,6 +99,8 @@ def run_isolated(target: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def _child(target: str, kwargs_json: str) -> None:
+    if PINNING is not None:
+        os.sched_setaffinity(0, {PINNING[1]})
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     kwargs = json.loads(kwargs_json)
@@ -111,6 +131,11 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "pinning": (
+            f"server on CPU {PINNING[0]}, contenders on CPU {PINNING[1]}"
+            if PINNING is not None
+            else "none"
+        ),
     }
 
 
@@ -194,9 +219,12 @@ def markdown_table(summary: dict[str, Any], metrics: Sequence[str]) -> str:
     better = "higher" if summary["higher_is_better"] else "lower"
     for ratio_name, value in summary["ratios"].items():
         lines.append(f"- {ratio_name}: **{value:.2f}x** ({summary['metric']}, {better} is better)")
+    machine_info = summary["machine"]
+    pinned = machine_info.get("pinning", "none")
     lines.append(
-        f"- {summary['rounds']} rounds, medians (min-max); {summary['machine']['cpu']}, "
-        f"{summary['machine']['cores']} cores, Python {summary['machine']['python']}"
+        f"- {summary['rounds']} rounds, medians (min-max); {machine_info['cpu']}, "
+        f"{machine_info['cores']} cores, Python {machine_info['python']}"
+        + (f"; {pinned}" if pinned != "none" else "; processes not pinned")
     )
     return "\n".join(lines) + "\n"
 

@@ -22,8 +22,15 @@ async def _prepare(base_url: str, token: str) -> str:
 
 
 async def _drive(call: Any, total: int, concurrency: int) -> float:
-    """Run `call()` `total` times with `concurrency` tasks; return calls per second."""
+    """Run `call()` `total` times with `concurrency` tasks; return calls per second.
+
+    One untimed call per task first: every contender opens its connections before the
+    clock starts.
+    """
     per_task = total // concurrency
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(call)
     started = time.perf_counter()
 
     async def worker() -> None:

@@ -103,6 +103,7 @@ class TransactionLink:
             raise ValueError("user_agent must be a str without control characters")
 
         self._base_url = check_base_url(base_url)
+        self._base_text = str(self._base_url)
         self._retry = retry or RetryPolicy()
         agent = f"transactionlink-async/{__version__}"
         self._transport = Transport(
@@ -194,7 +195,7 @@ class TransactionLink:
 
     def url_for(self, path: str) -> yarl.URL:
         # Paths are built from checked segments only, so they are already in their final form.
-        return yarl.URL(str(self._base_url) + path, encoded=True)
+        return yarl.URL(self._base_text + path, encoded=True)
 
     async def send(self, request: ApiRequest) -> RawResponse:
         """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
@@ -288,9 +289,13 @@ def _encode_body(request: ApiRequest) -> bytes:
 
 def parse_json(body: bytes, request: ApiRequest) -> Any:
     """The answer's JSON, or InvalidResponseError saying which call answered what."""
-    if not body.strip():
+    if not body or body.isspace():
         return None
     try:
+        if body[:1] == b"{" and body[1:2] != b"\x00":
+            # What json.loads(bytes) would do after sniffing the encoding (a first byte
+            # "{" without a NUL after it is UTF-8), minus the sniffing.
+            return json.loads(body.decode("utf-8", "surrogatepass"))
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidResponseError(

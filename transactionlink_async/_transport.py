@@ -11,6 +11,7 @@ import attrs
 import yarl
 
 from ._retry import Failure
+from ._watchdog import Attempt, Watchdog, watchdog_supported
 from .errors import ClientClosedError
 
 __all__ = ["BodyTooLarge", "NoAnswer", "RawResponse", "Timeouts", "Transport"]
@@ -30,13 +31,22 @@ class Timeouts:
 
     #: Opening a connection, including waiting for a free one in the pool.
     connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
-    #: Idle time between bytes of an answer.
+    #: Idle time between bytes of an answer (the first byte may take `connect` longer
+    #: when the connection was ready at once).
     read: float | None = attrs.field(default=30.0, validator=_optional_positive)
     #: One attempt of one API call, start to finish.
     total: float | None = attrs.field(default=60.0, validator=_optional_positive)
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
+
+    def watched(self) -> bool:
+        """Whether the transport's watchdog can enforce `total` and `read` for aiohttp.
+
+        Without a connect limit the first byte's wait could not be bounded apart from the
+        pool wait: aiohttp's own timers keep `read` exact then.
+        """
+        return watchdog_supported and (self.read is None or self.connect is not None)
 
 
 @attrs.frozen
@@ -81,10 +91,32 @@ def describe(exc: BaseException) -> str:
 class Transport:
     """Owns the API's aiohttp session; made lazily inside the running loop."""
 
-    def __init__(self, *, max_connections: int, timeouts: Timeouts, user_agent: str) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        timeouts: Timeouts,
+        user_agent: str,
+        watchdog: bool | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._timeouts = timeouts
-        self._client_timeout = timeouts.client_timeout()
+        self._watchdog: Watchdog | None = None
+        if timeouts.watched() if watchdog is None else watchdog:
+            # aiohttp keeps only the connect limit; the watchdog holds total and read.
+            read = timeouts.read
+            self._watchdog = Watchdog(
+                total=timeouts.total,
+                idle=read,
+                # aiohttp starts the read limit once the request is written; the watchdog
+                # cannot see that moment, so it allows the connect limit on top.
+                first_idle=None if read is None else read + (timeouts.connect or 0.0),
+            )
+            self._client_timeout = aiohttp.ClientTimeout(
+                total=None, connect=timeouts.connect, sock_read=None
+            )
+        else:
+            self._client_timeout = timeouts.client_timeout()
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,24 +172,39 @@ class Transport:
     ) -> RawResponse:
         """Send once; raise NoAnswer when no complete answer came, BodyTooLarge past max_body."""
         session = self._get_session()
+        watchdog = self._watchdog
+        attempt = None if watchdog is None else watchdog.start()
         try:
             async with session.request(
                 method, url, headers=headers, data=body, allow_redirects=False
             ) as response:
+                if watchdog is not None:
+                    watchdog.progress(attempt)
                 if response.status >= 400:
                     # An error answer is never "the result": read enough to explain it.
                     data = await response.content.read(ERROR_BODY_LIMIT)
-                else:
+                elif watchdog is None:
                     data = await _read_body(response, max_body)
+                else:
+                    data = await _read_watched(response, max_body, watchdog, attempt)
                 return RawResponse(response.status, response.headers, data)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never opened: the request provably did not leave.
             raise NoAnswer(Failure.NOT_SENT, describe(exc)) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
+        except asyncio.CancelledError:
+            if watchdog is not None and watchdog.timed_out(attempt):
+                raise NoAnswer(Failure.NO_ANSWER, "timed out") from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.finish(attempt)
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -177,3 +224,29 @@ async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> 
             raise BodyTooLarge(None, max_body)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_watched(
+    response: aiohttp.ClientResponse,
+    max_body: int | None,
+    watchdog: Watchdog,
+    attempt: Attempt | None,
+) -> bytes:
+    """The body, chunk by chunk as it arrives, telling the watchdog of each one."""
+    if max_body is not None:
+        length = response.content_length
+        if length is not None and length > max_body:
+            raise BodyTooLarge(length, max_body)
+    content = response.content
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        watchdog.progress(attempt)
+        size += len(chunk)
+        if max_body is not None and size > max_body:
+            raise BodyTooLarge(None, max_body)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._client import ApiRequest
+from .._client import ApiRequest, parse_json
 from .._convert import ConversionError, structure
 from .._retry import RetryMode
 from ..errors import InvalidResponseError
@@ -22,7 +22,10 @@ class Resource:
         self._client = client
 
     async def _send_model(self, request: ApiRequest, cls: type[T]) -> T:
-        return parse_model(await self._client.send_json(request), cls, request)
+        # send() and the parsing directly, not through send_json: one coroutine less on
+        # the path every call takes.
+        response = await self._client.send(request)
+        return parse_model(parse_json(response.body, request), cls, request)
 
 
 def parse_model(data: Any, cls: type[T], request: ApiRequest) -> T:

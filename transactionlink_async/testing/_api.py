@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import secrets
 import time
@@ -79,8 +80,11 @@ class FakeApi:
         self.default_script = WorkflowScript()
         self._executions: dict[str, Execution] = {}
         self.keyring = Keyring()
-        #: Called when an execution's status may have changed (polls, cancels, set_status).
-        self.status_listeners: list[Callable[[], None]] = []
+        #: Called with an execution's id when its status may have changed (polls, cancels,
+        #: set_status), or with None when any may have.
+        self.status_listeners: list[Callable[[str | None], None]] = []
+        # (clock time, id) of every step a clock-driven execution will take, soonest first.
+        self._timeline: list[tuple[float, str]] = []
         # The result object each large inline result was stored for, by execution id.
         self._stored_results: dict[str, object] = {}
 
@@ -107,14 +111,46 @@ class FakeApi:
         except KeyError:
             raise KeyError(f"no workflow execution {execution_id!r}") from None
 
-    def status_may_have_changed(self) -> None:
+    def status_may_have_changed(self, execution_id: str | None = None) -> None:
         for listener in self.status_listeners:
-            listener()
+            listener(execution_id)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every execution's current JSON, without counting as a poll."""
         now = self.clock()
         return {eid: e.render(e.progress.status(now)) for eid, e in self._executions.items()}
+
+    def current(self, execution_id: str) -> dict[str, Any] | None:
+        """One execution's current JSON (None if unknown), without counting as a poll."""
+        execution = self._executions.get(execution_id)
+        if execution is None:
+            return None
+        return execution.render(execution.progress.status(self.clock()))
+
+    def due_steps(self) -> list[str]:
+        """The ids of clock-driven executions that took a step since the last call."""
+        now = self.clock()
+        due = []
+        while self._timeline and self._timeline[0][0] <= now:
+            due.append(heapq.heappop(self._timeline)[1])
+        return due
+
+    def next_step_at(self) -> float | None:
+        """The clock time of the next step a clock-driven execution takes (None: none left)."""
+        return self._timeline[0][0] if self._timeline else None
+
+    def finish_times(self) -> dict[str, float]:
+        """`finishes_at` of every clock-driven execution, by id."""
+        times = {}
+        for execution_id, execution in self._executions.items():
+            when = execution.progress.finishes_at
+            if when is not None:
+                times[execution_id] = when
+        return times
+
+    def finishes_at(self, execution_id: str) -> float | None:
+        """When a clock-driven execution reaches its last status (server clock; None: by polls)."""
+        return self.execution(execution_id).progress.finishes_at
 
     # -- authentication ------------------------------------------------------------------
 
@@ -181,6 +217,12 @@ class FakeApi:
             progress=WorkflowProgress(script, initial_status, started_at=self.clock()),
         )
         self._executions[execution_id] = execution
+        step_times = execution.progress.step_times()
+        for when in step_times:
+            heapq.heappush(self._timeline, (when, execution_id))
+        if step_times:
+            # Whoever watches for changes must learn that one is now scheduled.
+            self.status_may_have_changed(execution_id)
         return execution
 
     def _base_document(self, definition_id: str, locale: str) -> dict[str, Any]:
@@ -266,13 +308,14 @@ class FakeApi:
         self._require_auth(request)
         execution = self._lookup(request)
         status = execution.progress.poll(self.clock())
-        self.status_may_have_changed()
+        self.status_may_have_changed(execution.id)
         return json_response(execution.render(status))
 
     async def cancel_workflow(self, request: web.Request) -> web.StreamResponse:
         self._require_auth(request)
-        self._lookup(request).cancel(self.clock())
-        self.status_may_have_changed()
+        execution = self._lookup(request)
+        execution.cancel(self.clock())
+        self.status_may_have_changed(execution.id)
         return web.Response(status=200)
 
     async def get_result(self, request: web.Request) -> web.StreamResponse:
@@ -322,7 +365,7 @@ class FakeApi:
         execution = self._new_execution(definition_id, "INITIALISED", document)
         execution.progress.pin(status)
         execution.set_result(result)
-        self.status_may_have_changed()
+        self.status_may_have_changed(execution.id)
         return execution
 
 

@@ -38,6 +38,9 @@ class TokenStore:
         self._signing_key = secrets.token_bytes(32)
         # jti -> subject; a jti missing here was never issued or has been revoked.
         self._live_access: dict[str, str] = {}
+        # jti -> wall-clock expiry, exact: the JWT's `exp` is whole seconds, so a token
+        # living 0.4 s would otherwise expire anywhere from at once to 0.4 s later.
+        self._access_expiry: dict[str, float] = {}
         # refresh token -> subject, for the tokens that may still be used.
         self._live_refresh: dict[str, str] = {}
         self.access_tokens_issued = 0
@@ -81,11 +84,12 @@ class TokenStore:
         jti, exp = claims.get("jti"), claims.get("exp")
         if not isinstance(jti, str) or jti not in self._live_access:
             return False
-        return isinstance(exp, int) and self._wall_clock() < exp
+        return isinstance(exp, int) and self._wall_clock() < self._access_expiry.get(jti, exp)
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is refused from now on."""
         self._live_access.clear()
+        self._access_expiry.clear()
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token issued so far is refused from now on."""
@@ -104,6 +108,7 @@ class TokenStore:
         # exp is floored so a lifetime of 0 yields a token that is already expired.
         claims = {"sub": subject, "iat": int(now), "exp": int(now + lifetime), "jti": jti}
         self._live_access[jti] = subject
+        self._access_expiry[jti] = now + lifetime
         self.access_tokens_issued += 1
         answer: dict[str, Any] = {
             "accessToken": _jwt.mint(self._signing_key, claims),

@@ -77,7 +77,7 @@ class FakeTransactionLink:
             inline_result_limit=inline_result_limit,
             s3=self._s3,
         )
-        self._webhooks = WebhookSender(self._api.keyring, self._api.snapshot)
+        self._webhooks = WebhookSender(self._api.keyring, self._api.snapshot, feed=self._api)
         self._api.status_listeners.append(self._webhooks.status_may_have_changed)
         self._journal = Journal(journal_limit)
         self._stats = RouteStats()
@@ -95,7 +95,15 @@ class FakeTransactionLink:
             raise RuntimeError("a FakeTransactionLink can be started once")
         app = web.Application(middlewares=[self._middleware], client_max_size=_CLIENT_MAX_SIZE)
         app.add_routes(self._api.routes())
-        app.add_routes([web.get(_FAKE_PREFIX + "stats", self._stats_handler)])
+        app.add_routes(
+            [
+                web.get(_FAKE_PREFIX + "stats", self._stats_handler),
+                web.post(_FAKE_PREFIX + "workflows/{definition_id}", self._define_handler),
+                web.post(_FAKE_PREFIX + "webhooks/subscribe", self._subscribe_handler),
+                web.post(_FAKE_PREFIX + "webhooks/unsubscribe", self._subscribe_handler),
+                web.get(_FAKE_PREFIX + "finishes", self._finishes_handler),
+            ]
+        )
         # handler_cancellation: a client that hangs up ends a delayed handler at once.
         runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
@@ -199,8 +207,15 @@ class FakeTransactionLink:
         interactive: bool = False,
         result: object = default_result,
         name: str | None = None,
+        finish_between: tuple[float, float] | None = None,
+        seed: int | None = None,
     ) -> WorkflowScript:
-        """Script the executions of a definition started from now on (see WorkflowScript)."""
+        """Script the executions of a definition started from now on (see WorkflowScript).
+
+        `finish_between=(low, high)` gives each execution its own finishing time, uniform
+        in that many seconds after its start (reproducible with `seed`); `finishes_at(id)`
+        tells when.
+        """
         script = WorkflowScript(
             statuses=tuple(statuses),
             polls_per_status=polls_per_status,
@@ -208,14 +223,22 @@ class FakeTransactionLink:
             interactive=interactive,
             result=result,
             name=name,
+            finish_between=finish_between,
+            seed=seed,
         )
         self._api.scripts[definition_id] = script
         return script
 
+    def finishes_at(self, execution_id: str) -> float | None:
+        """When a clock-driven execution reaches its last status, on `fake.clock` (None when
+        it advances by polls). The default clock is time.monotonic, which other processes
+        on the same machine share."""
+        return self._api.finishes_at(execution_id)
+
     def set_status(self, execution_id: str, status: str) -> None:
         """Put an execution in `status` for good, whatever its script says."""
         self._api.execution(execution_id).progress.pin(status)
-        self._api.status_may_have_changed()
+        self._api.status_may_have_changed(execution_id)
 
     def set_result(self, execution_id: str, result: object) -> None:
         """Replace an execution's result: JSON, raw bytes, a callable of the id, or None.
@@ -349,6 +372,50 @@ class FakeTransactionLink:
 
     async def _stats_handler(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.stats())
+
+    # -- control from another process (benchmarks): /_fake/... ---------------------------
+
+    async def _define_handler(self, request: web.Request) -> web.StreamResponse:
+        """`POST /_fake/workflows/{definition_id}` with define_workflow's keyword arguments
+        (JSON: statuses, polls_per_status, seconds_per_status, finish_between, seed, ...)."""
+        options = await request.json()
+        allowed = {
+            "statuses",
+            "polls_per_status",
+            "seconds_per_status",
+            "interactive",
+            "name",
+            "finish_between",
+            "seed",
+        }
+        if not isinstance(options, dict) or not set(options) <= allowed:
+            return error_response(400, f"give a JSON object with some of {sorted(allowed)}")
+        if "statuses" in options:
+            options["statuses"] = tuple(options["statuses"])
+        if options.get("finish_between") is not None:
+            options["finish_between"] = tuple(options["finish_between"])
+        try:
+            self.define_workflow(request.match_info["definition_id"], **options)
+        except (TypeError, ValueError) as exc:
+            return error_response(400, str(exc))
+        return web.json_response({"defined": request.match_info["definition_id"]})
+
+    async def _subscribe_handler(self, request: web.Request) -> web.StreamResponse:
+        """`POST /_fake/webhooks/subscribe` (or `/unsubscribe`) with `{"url": ...}`:
+        start (or stop) automatic events to that URL."""
+        options = await request.json()
+        url = options.get("url") if isinstance(options, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return error_response(400, 'give {"url": "http://..."}')
+        if request.path.endswith("/unsubscribe"):
+            self._webhooks.unsubscribe(url)
+            return web.json_response({"unsubscribed": url})
+        self._webhooks.subscribe(url)
+        return web.json_response({"subscribed": url})
+
+    async def _finishes_handler(self, request: web.Request) -> web.StreamResponse:
+        """`GET /_fake/finishes`: when each clock-driven execution reaches its last status."""
+        return web.json_response({"now": self._api.clock(), "finishes": self._api.finish_times()})
 
     # -- faults --------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiohttp
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENT_STATUSES",
+    "ChangeFeed",
     "Delivery",
     "DeliveryAttempt",
     "Keyring",
@@ -121,6 +122,18 @@ class Keyring:
         return base64.b64encode(der).decode("ascii")
 
 
+class ChangeFeed(Protocol):
+    """What the sender asks the fake API to announce changes without scanning everything."""
+
+    def current(self, execution_id: str) -> dict[str, Any] | None: ...
+
+    def due_steps(self) -> list[str]: ...
+
+    def next_step_at(self) -> float | None: ...
+
+    def clock(self) -> float: ...
+
+
 @dataclass
 class DeliveryAttempt:
     """One POST of a delivery: the receiver's status (None: no answer) and timing."""
@@ -169,6 +182,7 @@ class WebhookSender:
         retry_interval: float = 5.0,
         timeout: float = 10.0,
         watch_interval: float = 0.05,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.keyring = keyring
         self.retries = retries
@@ -177,6 +191,11 @@ class WebhookSender:
         self.watch_interval = watch_interval
         self.deliveries: list[Delivery] = []
         self._snapshot = snapshot
+        # With a feed, only the executions said to have changed (and the clock-driven ones
+        # whose step is due) are looked at: thousands of executions cost nothing per poll.
+        self._feed = feed
+        self._dirty: set[str] = set()
+        self._scan_all = False
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subscribers: dict[str, Variant] = {}
@@ -350,21 +369,46 @@ class WebhookSender:
     def unsubscribe(self, url: str) -> None:
         self._subscribers.pop(url, None)
 
-    def status_may_have_changed(self) -> None:
-        """Called by the API on polls, cancels and set_status: look at once, not on the tick."""
-        if self._changed is not None:
-            self._changed.set()
+    def status_may_have_changed(self, execution_id: str | None = None) -> None:
+        """Called by the API on polls, cancels and set_status (with the execution's id, or
+        None for "any"): look at once, not on the tick."""
+        if self._changed is None:
+            return
+        if execution_id is None:
+            self._scan_all = True
+        else:
+            self._dirty.add(execution_id)
+        self._changed.set()
 
     async def _watch(self) -> None:
         assert self._changed is not None
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.watch_interval)
+                await asyncio.wait_for(self._changed.wait(), self._next_look())
             self._changed.clear()
-            self._announce_changes()
+            if self._feed is None or self._scan_all:
+                self._scan_all = False
+                self._dirty.clear()
+                self._announce_changes(self._snapshot().items())
+            else:
+                ids = self._dirty
+                self._dirty = set()
+                ids.update(self._feed.due_steps())
+                documents = ((i, self._feed.current(i)) for i in ids)
+                self._announce_changes((i, d) for i, d in documents if d is not None)
 
-    def _announce_changes(self) -> None:
-        for execution_id, document in self._snapshot().items():
+    def _next_look(self) -> float | None:
+        """Seconds until the watcher must look without being told (None: only when told)."""
+        if self._feed is None:
+            return self.watch_interval
+        next_step = self._feed.next_step_at()
+        if next_step is None:
+            return None
+        # At most one tick ahead: the fake's clock may be a test's, not the loop's.
+        return min(self.watch_interval, max(0.0, next_step - self._feed.clock()))
+
+    def _announce_changes(self, documents: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        for execution_id, document in documents:
             status = document.get("status")
             if not isinstance(status, str) or self._seen.get(execution_id) == status:
                 continue

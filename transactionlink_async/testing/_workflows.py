@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+import bisect
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +30,12 @@ class WorkflowScript:
 
     The execution starts in its initial status (INITIALISED or CREATED) and advances one
     step along `statuses` every `polls_per_status` GETs of it, or, when
-    `seconds_per_status` is set, every that many seconds of the server's clock. It then
-    stays in the last status for good. `result` is JSON, raw bytes, None (no result), or
-    a callable of the execution id returning either.
+    `seconds_per_status` is set, every that many seconds of the server's clock. With
+    `finish_between=(low, high)` instead, each execution draws its own finishing time,
+    uniform in [low, high) seconds after its start (from `random.Random(seed)`), and
+    takes equal clock steps to reach the last status then. It then stays in the last
+    status for good. `result` is JSON, raw bytes, None (no result), or a callable of the
+    execution id returning either.
     """
 
     statuses: tuple[str, ...] = ("COMPLETED",)
@@ -40,6 +44,9 @@ class WorkflowScript:
     interactive: bool = False
     result: object = default_result
     name: str | None = None
+    finish_between: tuple[float, float] | None = None
+    seed: int | None = None
+    _random: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.statuses or not all(isinstance(s, str) and s for s in self.statuses):
@@ -48,6 +55,19 @@ class WorkflowScript:
             raise ValueError("polls_per_status must be at least 1")
         if self.seconds_per_status is not None and not self.seconds_per_status > 0:
             raise ValueError("seconds_per_status must be positive (or None to advance by polls)")
+        if self.finish_between is not None:
+            low, high = self.finish_between
+            if not 0 < low <= high:
+                raise ValueError("finish_between must be (low, high) with 0 < low <= high")
+            if self.seconds_per_status is not None:
+                raise ValueError("give seconds_per_status or finish_between, not both")
+        object.__setattr__(self, "_random", random.Random(self.seed))
+
+    def step_seconds(self) -> float | None:
+        """Seconds per status for a new execution (drawn when `finish_between` is set)."""
+        if self.finish_between is None:
+            return self.seconds_per_status
+        return self._random.uniform(*self.finish_between) / len(self.statuses)
 
 
 @dataclass
@@ -60,6 +80,31 @@ class WorkflowProgress:
     polls: int = 0
     # A status set from outside (set_status, cancel) overrides the script for good.
     pinned: str | None = None
+    #: Clock seconds per status (None: the script advances by polls); drawn from the
+    #: script when not given.
+    step_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_seconds is None:
+            self.step_seconds = self.script.step_seconds()
+        # Computed once: status() and the fake's schedule of changes must agree exactly.
+        self._step_times: tuple[float, ...] = (
+            ()
+            if self.step_seconds is None
+            else tuple(
+                self.started_at + self.step_seconds * n
+                for n in range(1, len(self.script.statuses) + 1)
+            )
+        )
+
+    def step_times(self) -> tuple[float, ...]:
+        """The clock times at which the script moves on (none when it advances by polls)."""
+        return self._step_times
+
+    @property
+    def finishes_at(self) -> float | None:
+        """When the script reaches its last status by the clock (None: by polls)."""
+        return self._step_times[-1] if self._step_times else None
 
     def poll(self, now: float) -> str:
         """Count one GET of the execution and answer its status."""
@@ -71,9 +116,8 @@ class WorkflowProgress:
         if self.pinned is not None:
             return self.pinned
         script = self.script
-        if script.seconds_per_status is not None:
-            elapsed = max(0.0, now - self.started_at)
-            step = math.floor(elapsed / script.seconds_per_status)
+        if self._step_times:
+            step = bisect.bisect_right(self._step_times, now)
         else:
             step = self.polls // script.polls_per_status
         if step <= 0:

@@ -1,0 +1,225 @@
+"""The combined report: benchmarks/results/README.md, and the README's Benchmarks section."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ._harness import RESULTS, ROOT, machine
+
+__all__ = ["headline", "update_readme", "write_results_readme"]
+
+# The suite's own runs first, in this order; then the scaling runs; then anything else.
+ORDER = [
+    "calls_c1",
+    "calls_c100",
+    "launch_c100",
+    "wait_1000",
+    "download_1g",
+    "json_items_256m",
+    "webhooks_verify_small",
+    "webhooks_verify_64k",
+]
+
+#: What each ratio should reach (the SDK over its peer, both ways "higher is better").
+TARGETS = {
+    ("calls_c1", "sdk/aiohttp"): 0.85,
+    ("calls_c1", "sdk/httpx"): 1.2,
+    ("calls_c100", "sdk/aiohttp"): 0.85,
+    ("calls_c100", "sdk/httpx"): 1.2,
+}
+
+START = "<!-- benchmarks:start (written by python -m benchmarks --readme) -->"
+END = "<!-- benchmarks:end -->"
+
+
+def _summaries() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        summary = json.loads(path.read_text())
+        found[summary["name"]] = summary
+    return found
+
+
+def _ordered(names: list[str]) -> list[str]:
+    main = [n for n in ORDER if n in names]
+    scaling = sorted(
+        (n for n in names if n not in main and ("scaling" in n or n.startswith("download_"))),
+        key=_size_key,
+    )
+    rest = sorted(n for n in names if n not in main and n not in scaling)
+    return main + scaling + rest
+
+
+def _size_key(name: str) -> tuple[str, float]:
+    match = re.search(r"_(\d+)([mg]?)", name)
+    if match is None:
+        return name, 0.0
+    number = float(match.group(1)) * (1024 if match.group(2) == "g" else 1)
+    return name.split("_")[0], number
+
+
+def _median(summary: dict[str, Any], contender: str, metric: str) -> float | None:
+    stats = summary["contenders"].get(contender, {}).get(metric)
+    return None if stats is None else float(stats["median"])
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+# Download pairs compared like for like: MD5 checked on both sides, or on neither.
+DOWNLOAD_PAIRS = [
+    ("sdk", "aiohttp_md5"),
+    ("sdk_no_md5", "aiohttp"),
+    ("sdk_no_md5", "httpx"),
+    ("sdk", "naive_json"),
+]
+
+
+def _pairs(name: str, summary: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(ours, peer, ours/peer) rows of one table, oriented so that higher is better."""
+    metric = summary["metric"]
+    if name.startswith("download_"):
+        rows = []
+        for ours, peer in DOWNLOAD_PAIRS:
+            a, b = _median(summary, ours, metric), _median(summary, peer, metric)
+            if a is not None and b:
+                rows.append((ours, peer, a / b))
+        return rows
+    rows = []
+    for ratio_name, ratio in summary["ratios"].items():
+        ours, peer = ratio_name.split("/", 1)
+        rows.append((ours, peer, float(ratio)))
+    return rows
+
+
+def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
+    """The short tables: ratios against their targets, waiting, and the scaling runs."""
+    summaries = _summaries() if summaries is None else summaries
+    lines = [
+        "| benchmark | measure | SDK | peer | SDK / peer | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in [n for n in ORDER if n in summaries and not n.startswith("wait_")]:
+        summary = summaries[name]
+        metric = summary["metric"]
+        for ours, peer, ratio in _pairs(name, summary):
+            target = TARGETS.get((name, f"{ours}/{peer}"))
+            verdict = (
+                ""
+                if target is None
+                else f">= {target:.2f}x " + ("(met)" if ratio >= target else "(**missed**)")
+            )
+            lines.append(
+                f"| {name} | {metric} ({summary['unit']}) | "
+                f"{ours} {_fmt(_median(summary, ours, metric))} | "
+                f"{peer} {_fmt(_median(summary, peer, metric))} | {ratio:.2f}x | {verdict} |"
+            )
+    waits = [n for n in _ordered(list(summaries)) if n.startswith("wait_")]
+    if waits:
+        lines += [
+            "",
+            "| waits | contender | finish-to-return median (s) | p99 (s) | "
+            "GETs per execution | client CPU per wait (ms) | peak RSS (MiB) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in waits:
+            summary = summaries[name]
+            for contender in summary["contenders"]:
+                cells = [
+                    _fmt(_median(summary, contender, m))
+                    for m in (
+                        "delay_median_s",
+                        "delay_p99_s",
+                        "requests_per_execution",
+                        "cpu_ms_per_wait",
+                        "peak_rss_mib",
+                    )
+                ]
+                label = name.removeprefix("wait_").replace("_scaling", " (20 s window)")
+                lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
+    downloads = sorted((n for n in summaries if n.startswith("download_")), key=_size_key)
+    if len(downloads) > 1:
+        lines += [
+            "",
+            "| download size | SDK MiB/s (MD5 checked) | SDK MiB/s (no MD5) | "
+            "aiohttp MiB/s | SDK client CPU (s) | SDK memory growth (MiB) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in downloads:
+            summary = summaries[name]
+            cells = [
+                _fmt(_median(summary, "sdk", "transfer_mib_s")),
+                _fmt(_median(summary, "sdk_no_md5", "transfer_mib_s")),
+                _fmt(_median(summary, "aiohttp", "transfer_mib_s")),
+                _fmt(_median(summary, "sdk", "cpu_s")),
+                _fmt(_median(summary, "sdk", "rss_growth_mib")),
+            ]
+            size = name.removeprefix("download_").upper().replace("M", " MiB").replace("G", " GiB")
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results_readme(command: str) -> Path:
+    """benchmarks/results/README.md: the machine, the command, the headline, every table."""
+    summaries = _summaries()
+    info = machine()
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+        f"{info['platform']}  ",
+        f"Pinning: {info['pinning']}  ",
+        "Each table: median (min-max) over its rounds; every contender runs in a fresh "
+        "process against the fake server in another process, alternating round by round. "
+        "The scaling tables (`download_64m`, `download_256m`, `json_items_1g`, "
+        "`wait_*_scaling`) come from `python -m benchmarks --scaling`; each table's date is "
+        "above it.",
+        "",
+        "## Headline",
+        "",
+        headline(summaries),
+        "## Every table",
+        "",
+    ]
+    for name in _ordered(list(summaries)):
+        table = RESULTS / f"{name}.md"
+        if table.exists():
+            parts += [f"_{summaries[name].get('when', '')}_", "", table.read_text()]
+    path = RESULTS / "README.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def update_readme(command: str, readme: Path = ROOT / "README.md") -> bool:
+    """Refresh the headline tables between the markers of the README's Benchmarks section."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return False
+    info = machine()
+    block = "\n".join(
+        [
+            START,
+            f"Measured with `{command}` (the 20 s-window waits and the download sizes: "
+            f"`python -m benchmarks --scaling`) on {info['cpu']} ({info['cores']} cores, "
+            f"Python {info['python']}; {info['pinning']}):",
+            "",
+            headline(),
+            "All tables: [benchmarks/results/README.md](benchmarks/results/README.md).",
+            END,
+        ]
+    )
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    readme.write_text(before + block + after)
+    return True

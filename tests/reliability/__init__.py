@@ -1,0 +1,1 @@
+"""The reliability suite: seeded fault injection and malformed answers over the fake server."""
