@@ -8,7 +8,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -32,12 +32,6 @@ from transactionlink_async.testing import FakeTransactionLink
 pytestmark = pytest.mark.anyio
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.05)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
 
 
 def org_client(fake: FakeTransactionLink, **kwargs: object) -> TransactionLink:

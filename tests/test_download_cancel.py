@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,6 @@ class Gate:
         with anyio.fail_after(5):
             while not self.entered.is_set():  # noqa: ASYNC110 - a thread sets it
                 await anyio.sleep(0.005)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
 
 
 async def cancel_while_held(gate: Gate, how: str, call: Callable[[], Awaitable[Any]]) -> str:

@@ -32,12 +32,6 @@ FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
-@pytest.fixture
 async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
     async with TransactionLink(
         OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY

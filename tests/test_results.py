@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,6 @@ pytestmark = pytest.mark.anyio
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
 
 
 def client(fake: FakeTransactionLink, **kwargs: Any) -> TransactionLink:

@@ -37,12 +37,6 @@ MODES = [
 ]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
 def pending_cancellations(task: asyncio.Task[object]) -> int:
     return _cancelling(task) if watchdog_supported else 0
 

@@ -39,12 +39,6 @@ KEY_PATH = "/auth/webhooks/key/*"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
-@pytest.fixture
 async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
     async with TransactionLink(
         OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST

@@ -53,12 +53,6 @@ class Cli:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
-@pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, fake: FakeTransactionLink) -> FakeTransactionLink:
     """The environment a user would set, pointing at the fake server."""
     for name in ENV_NAMES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -74,12 +74,6 @@ CALLS: dict[str, tuple[str, str, Call]] = {
     "parameters": ("POST", "/parameters", lambda tl: tl.parameters.create({"a": 1})),
     "result": ("GET", "/workflows/*/result", lambda tl: tl.workflows.get_result("abc")),
 }
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
 
 
 async def answer_with(fake: FakeTransactionLink, method: str, path: str, body: bytes) -> None:

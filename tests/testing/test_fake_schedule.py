@@ -49,12 +49,6 @@ async def receiving(receiver: Receiver) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
 async def post(session: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:
     async with session.post(url, json=body) as response:
         return response.status, await response.json()

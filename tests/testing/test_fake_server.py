@@ -34,12 +34,6 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTransactionLink]:
-    async with FakeTransactionLink() as server:
-        yield server
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
