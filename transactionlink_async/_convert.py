@@ -26,6 +26,7 @@ from .models import (
     Parameters,
     WorkflowExecution,
     WorkflowStatus,
+    status_from_text,
 )
 
 __all__ = [
@@ -140,11 +141,8 @@ def _structure_status(value: Any, _: Any) -> WorkflowStatus | str:
     if isinstance(value, str):
         # An unknown status is kept as its raw string: the API may add statuses, and
         # a poller must not crash on one.
-        return _STATUS_BY_VALUE.get(value, value)
+        return status_from_text(value)
     raise _Invalid(f"expected a status string, got {_json_type(value)}")
-
-
-_STATUS_BY_VALUE: Mapping[str, WorkflowStatus] = {s.value: s for s in WorkflowStatus}
 
 
 def _structure_json_object(value: Any, _: Any) -> dict[str, Any]:
@@ -484,7 +482,7 @@ def _fast_execution(data: Any) -> WorkflowExecution | None:
             return None
     return WorkflowExecution(
         id=execution_id,
-        status=_STATUS_BY_VALUE.get(status, status),
+        status=status_from_text(status),
         workflow_definition_id=workflow_definition_id,
         case_id=case_id,
         record_id=record_id,

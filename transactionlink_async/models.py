@@ -62,6 +62,11 @@ _FINAL_STATUSES = frozenset(
 _STATUS_BY_VALUE: Mapping[str, WorkflowStatus] = {s.value: s for s in WorkflowStatus}
 
 
+def status_from_text(text: str) -> WorkflowStatus | str:
+    """The known status named by `text`, or `text` itself: unknown statuses are kept."""
+    return _STATUS_BY_VALUE.get(text, text)
+
+
 def is_final_status(status: WorkflowStatus | str) -> bool:
     """Whether `status` is final; a string the SDK does not know is not final."""
     member = status if isinstance(status, WorkflowStatus) else _STATUS_BY_VALUE.get(status)

@@ -22,7 +22,7 @@ from .errors import (
     WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
-from .models import WorkflowStatus
+from .models import WorkflowStatus, status_from_text
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -102,9 +102,6 @@ def _find_execution_id(payload: dict[str, Any]) -> str | None:
     return None
 
 
-_STATUS_BY_VALUE: Mapping[str, WorkflowStatus] = {s.value: s for s in WorkflowStatus}
-
-
 def event_from_body(body: bytes) -> WebhookEvent:
     """The event in a verified body; WebhookVerificationError when it is not a JSON object."""
     try:
@@ -116,7 +113,7 @@ def event_from_body(body: bytes) -> WebhookEvent:
     status = _text(payload.get("status"))
     return WebhookEvent(
         execution_id=_find_execution_id(payload),
-        status=None if status is None else _STATUS_BY_VALUE.get(status, status),
+        status=None if status is None else status_from_text(status),
         payload=payload,
         reference_name=_text(payload.get("referenceName")),
     )
