@@ -24,6 +24,7 @@ import attrs
 from ._batch import Signal, TaskSet
 from ._client import AnswerObserver
 from ._retry import parse_retry_after
+from ._validate import check_concurrency
 from .models import LaunchOutcome, LaunchRequest, WorkflowExecution
 
 __all__ = [
@@ -106,10 +107,7 @@ class LaunchBatch:
         launch: Launch,
         max_pause: float = 60.0,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_concurrency(concurrency, allow_none=False)
         self._run = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
         # Once nobody can read the outcomes, nothing new may be launched or read.
         finalizer = weakref.finalize(self, self._run.abandon)

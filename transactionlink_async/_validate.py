@@ -68,6 +68,17 @@ def check_mapping(name: str, value: object) -> Mapping[str, Any]:
     return value
 
 
+def check_concurrency(concurrency: object, *, allow_none: bool) -> int | None:
+    """A positive int (or None, where "no limit" is allowed)."""
+    if concurrency is None and allow_none:
+        return None
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    return concurrency
+
+
 def check_expires_at(value: object, *, now: datetime) -> datetime:
     """An aware datetime between 30 minutes and 30 days after `now`."""
     if not isinstance(value, datetime):

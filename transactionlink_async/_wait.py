@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WaitBatch",
-    "check_concurrency",
     "check_poll_policy",
     "check_timeout",
     "is_transient",
@@ -67,16 +66,6 @@ def check_poll_policy(poll: object) -> PollPolicy:
     if not isinstance(poll, PollPolicy):
         raise TypeError(f"poll must be a PollPolicy or None, got {type(poll).__name__}")
     return poll
-
-
-def check_concurrency(concurrency: object, *, allow_none: bool) -> int | None:
-    if concurrency is None and allow_none:
-        return None
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-        raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    return concurrency
 
 
 def is_transient(error: BaseException) -> bool:

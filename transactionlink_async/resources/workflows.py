@@ -23,6 +23,7 @@ from .._results import (
 )
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
+    check_concurrency,
     check_expires_at,
     check_id,
     check_mapping,
@@ -30,7 +31,7 @@ from .._validate import (
     check_text,
     utc_now,
 )
-from .._wait import WaitBatch, check_concurrency, check_poll_policy, check_timeout
+from .._wait import WaitBatch, check_poll_policy, check_timeout
 from .._wait import wait_for_completion as _wait_for_completion
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
