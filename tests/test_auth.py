@@ -18,6 +18,7 @@ from transactionlink_async._auth import (
     token_lifetime,
 )
 from transactionlink_async.errors import AuthenticationError, InvalidResponseError
+from transactionlink_async.models import AuthTokens
 
 pytestmark = pytest.mark.anyio
 
@@ -86,20 +87,19 @@ def test_api_key_checks() -> None:
 
 
 def test_token_lifetime_prefers_expiry_duration() -> None:
-    assert (
-        token_lifetime({"expiryDuration": 120, "accessToken": jwt({"exp": 5})}, wall_now=0) == 120
-    )
+    tokens = AuthTokens(access_token=jwt({"exp": 5}), expiry_duration=120)
+    assert token_lifetime(tokens, wall_now=0) == 120
 
 
 def test_token_lifetime_falls_back_to_the_jwt_exp() -> None:
-    assert token_lifetime({"accessToken": jwt({"exp": 1_000_3600})}, wall_now=1_000_0000) == 3600
+    tokens = AuthTokens(access_token=jwt({"exp": 1_000_3600}))
+    assert token_lifetime(tokens, wall_now=1_000_0000) == 3600
 
 
 def test_token_lifetime_unknown() -> None:
-    assert token_lifetime({"accessToken": "opaque"}, wall_now=0) is None
-    assert token_lifetime({"accessToken": "a.b.c"}, wall_now=0) is None
-    assert token_lifetime({"accessToken": jwt({"exp": "soon"})}, wall_now=0) is None
-    assert token_lifetime({"expiryDuration": True, "accessToken": "x"}, wall_now=0) is None
+    for access in ("opaque", "a.b.c", jwt({"exp": "soon"}), jwt({"exp": 5})):
+        assert token_lifetime(AuthTokens(access_token=access), wall_now=10) is None
+    assert token_lifetime(AuthTokens(access_token="x", expiry_duration=0), wall_now=0) is None
 
 
 def test_renewal_margin_is_60s_or_half_a_short_lifetime() -> None:

@@ -13,7 +13,9 @@ from typing import Any, Protocol
 import anyio
 import attrs
 
+from ._convert import ConversionError, structure
 from .errors import AuthenticationError, BadRequestError, InvalidResponseError
+from .models import AuthTokens
 
 __all__ = [
     "ApiKey",
@@ -152,13 +154,11 @@ def _jwt_claims(token: str) -> Mapping[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def token_lifetime(answer: Mapping[str, Any], *, wall_now: float) -> float | None:
+def token_lifetime(tokens: AuthTokens, *, wall_now: float) -> float | None:
     """Seconds the new access token lives: `expiryDuration`, else the JWT's `exp`, else None."""
-    duration = answer.get("expiryDuration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0:
-        return float(duration)
-    access = answer.get("accessToken")
-    claims = _jwt_claims(access) if isinstance(access, str) else None
+    if tokens.expiry_duration is not None and tokens.expiry_duration > 0:
+        return tokens.expiry_duration
+    claims = _jwt_claims(tokens.access_token)
     exp = claims.get("exp") if claims else None
     if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp > wall_now:
         return float(exp) - wall_now
@@ -249,14 +249,12 @@ class JwtKeeper:
             self._last_failure = None
             self._renewals_ended += 1
             lifetime = token_lifetime(answer, wall_now=self._wall_clock())
-            access = answer["accessToken"]
-            refresh = answer.get("refreshToken")
-            self._token = _Token(access, renew_at(lifetime, obtained=self._clock()))
-            if isinstance(refresh, str) and refresh:
-                self._refresh_token = refresh
+            self._token = _Token(answer.access_token, renew_at(lifetime, obtained=self._clock()))
+            if answer.refresh_token:
+                self._refresh_token = answer.refresh_token
             self._generation += 1
 
-    async def _fetch(self) -> Mapping[str, Any]:
+    async def _fetch(self) -> AuthTokens:
         refresh = self._refresh_token
         if refresh is not None:
             try:
@@ -273,14 +271,17 @@ class JwtKeeper:
         )
 
 
-def _check_answer(answer: Any) -> Mapping[str, Any]:
-    if not isinstance(answer, dict) or not isinstance(answer.get("accessToken"), str):
-        raise InvalidResponseError("the auth endpoint answered without an accessToken")
-    access = answer["accessToken"]
+def _check_answer(answer: Any) -> AuthTokens:
+    try:
+        tokens = structure(answer, AuthTokens)
+    except ConversionError:
+        # The converter's message names fields only, but say less: this answer holds secrets.
+        raise InvalidResponseError("the auth endpoint answered without an accessToken") from None
+    access = tokens.access_token
     if not access or any(ord(c) < 0x21 or ord(c) == 0x7F for c in access):
         # It becomes a header value: control characters would be refused (or worse, injected).
         raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
-    return answer
+    return tokens
 
 
 def keeper_for(credentials: Credentials, call: AuthCall) -> TokenKeeper:
