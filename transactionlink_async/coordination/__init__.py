@@ -1,0 +1,1 @@
+"""Many processes acting as one client: the in-process default and Redis."""
