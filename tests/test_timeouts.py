@@ -195,7 +195,7 @@ async def test_closing_the_client_stops_the_watchdog(fake: FakeTransactionLink) 
     async with TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url) as tl:
         execution = await tl.workflows.initialise(workflow_definition_id="d", locale="en")
         await tl.workflows.get(execution.id)
-        watchdog = tl._transport._watchdog
+        watchdog = tl._transport.default_timing.watchdog
         assert watchdog is not None
         assert watchdog._timer is not None
     assert watchdog._timer is None

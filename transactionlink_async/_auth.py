@@ -22,6 +22,7 @@ __all__ = [
     "Credentials",
     "OrganizationToken",
     "TokenKeeper",
+    "credentials_from_env",
     "keeper_for",
     "token_lifetime",
 ]
@@ -289,3 +290,42 @@ def keeper_for(credentials: Credentials, call: AuthCall) -> TokenKeeper:
     if isinstance(credentials, OrganizationToken):
         return StaticKeeper(credentials)
     return JwtKeeper(credentials, call)
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> Credentials:
+    """The credentials the `TRANSACTIONLINK_*` variables name; errors name the variables."""
+    token = environ.get("TRANSACTIONLINK_TOKEN")
+    key = environ.get("TRANSACTIONLINK_API_KEY")
+    secret = environ.get("TRANSACTIONLINK_API_SECRET")
+    if token:
+        if not token.startswith("tot_"):
+            raise ValueError(
+                "TRANSACTIONLINK_TOKEN must be an organization token (it starts with 'tot_'); "
+                "for an API key and secret, unset TRANSACTIONLINK_TOKEN and set "
+                "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET instead"
+            )
+        try:
+            return OrganizationToken(token)
+        except ValueError:
+            raise ValueError(
+                "TRANSACTIONLINK_TOKEN holds spaces or control characters "
+                "(a stray newline from a file?): set it to the token alone"
+            ) from None
+    if key and secret:
+        try:
+            return ApiKey(key, secret)
+        except ValueError:
+            raise ValueError(
+                "TRANSACTIONLINK_API_KEY or TRANSACTIONLINK_API_SECRET holds spaces or control "
+                "characters (a stray newline from a file?): set each to the value alone"
+            ) from None
+    if key or secret:
+        missing = "TRANSACTIONLINK_API_SECRET" if key else "TRANSACTIONLINK_API_KEY"
+        raise ValueError(
+            f"{missing} is not set: an API key needs both TRANSACTIONLINK_API_KEY and "
+            "TRANSACTIONLINK_API_SECRET (or set TRANSACTIONLINK_TOKEN to an organization token)"
+        )
+    raise ValueError(
+        "set TRANSACTIONLINK_TOKEN (an organization token, tot_...) or both "
+        "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET"
+    )

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from ssl import SSLContext
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
+import attrs
 import yarl
 
-from ._auth import ApiKey, Credentials, OrganizationToken, keeper_for
+from ._auth import ApiKey, Credentials, OrganizationToken, credentials_from_env, keeper_for
 from ._batches.wake import WakeRegistry
+from ._download.s3_session import S3Session
 from ._handle import ClientHandle, Lifecycle
+from ._observe.events import Events
+from ._observe.hub import Observation
+from ._observe.setup import tracer_for
+from ._observe.trace import CallTrace, Observer
 from ._request import ApiRequest, encode_body, parse_json
 from ._retry import (
     Failure,
@@ -28,7 +36,7 @@ from ._retry import (
 )
 from ._session import NoAnswer, SessionSettings, Timeouts
 from ._transport import RawResponse, Transport
-from ._validate import check_base_url
+from ._validate import check_base_url, check_proxy, check_ssl_context
 from ._version import __version__
 from ._webhooks.receive import Webhooks
 from .errors import (
@@ -37,12 +45,32 @@ from .errors import (
     error_for_status,
 )
 from .resources import Cases, Parameters, Workflows
+from .resources.raw import RawResources
 
-__all__ = ["DEFAULT_BASE_URL", "TransactionLink"]
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+    from typing_extensions import Unpack
+
+__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "TransactionLink"]
 
 logger = logging.getLogger("transactionlink_async")
 
 DEFAULT_BASE_URL = "https://api.transactionlink.io"
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of `TransactionLink(...)`, as `from_env(**overrides)` takes them."""
+
+    credentials: Credentials
+    base_url: str
+    retry: RetryPolicy | None
+    timeouts: Timeouts | None
+    max_connections: int
+    user_agent: str | None
+    proxy: str | None
+    ssl: SSLContext | None
+    trust_env: bool
+    tracing: bool | TracerProvider
 
 
 class TransactionLink:
@@ -61,16 +89,18 @@ class TransactionLink:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         user_agent: str | None = None,
+        proxy: str | None = None,
+        ssl: SSLContext | None = None,
+        trust_env: bool = True,
+        tracing: bool | TracerProvider = False,
     ) -> None:
         if not isinstance(credentials, (OrganizationToken, ApiKey)):
             raise TypeError(
                 "credentials must be OrganizationToken('tot_...') or ApiKey(key, secret), "
                 f"got {type(credentials).__name__}"
             )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if timeouts is not None and not isinstance(timeouts, Timeouts):
-            raise TypeError(f"timeouts must be a Timeouts, got {type(timeouts).__name__}")
+        _check_retry(retry)
+        _check_timeouts(timeouts)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
@@ -80,47 +110,102 @@ class TransactionLink:
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
         ):
             raise ValueError("user_agent must be a str without control characters")
+        if not isinstance(trust_env, bool):
+            raise TypeError(f"trust_env must be a bool, got {type(trust_env).__name__}")
 
         self._base_url = check_base_url(base_url)
         self._base_text = str(self._base_url)
-        self._retry = retry or RetryPolicy()
         agent = f"transactionlink-async/{__version__}"
         settings = SessionSettings(
             max_connections=max_connections,
             user_agent=f"{user_agent} {agent}" if user_agent else agent,
             timeouts=timeouts or Timeouts(),
+            proxy=check_proxy(proxy),
+            ssl=check_ssl_context(ssl),
+            trust_env=trust_env,
         )
+        self._settings = settings
         self._transport = Transport(settings)
         self._keeper = keeper_for(credentials, self._call_auth)
-        self._lifecycle = Lifecycle()
+        self._wakeups = WakeRegistry()
+        self._observation = Observation(tracer_for(tracing))
+        self._storage = S3Session(settings, observation=self._observation)
+        self._root_lifecycle = Lifecycle()
+        self._root_lifecycle.on_close(self._storage.aclose)
+        self._parent: TransactionLink | None = None
+        self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
+        # Shared with every view: one key cache, one set of wake-ups.
+        self.webhooks: Webhooks = Webhooks(self._handle)
+
+    def _bind(self, lifecycle: Lifecycle, retry: RetryPolicy, timeouts: Timeouts) -> None:
+        """Set what a client and each of its views hold for themselves."""
+        self._lifecycle = lifecycle
+        self._retry = retry
+        self._timing = self._transport.timing(timeouts)
         self._handle = handle = ClientHandle(
             send=self.send,
-            retry_policy=self._retry,
-            session_settings=settings,
-            wakeups=WakeRegistry(),
-            lifecycle=self._lifecycle,
+            retry_policy=retry,
+            session_settings=attrs.evolve(self._settings, timeouts=timeouts),
+            wakeups=self._wakeups,
+            lifecycle=lifecycle,
+            storage=self._storage.with_timeouts(timeouts),
+            observation=self._observation,
         )
         self.cases: Cases = Cases(handle)
         self.parameters: Parameters = Parameters(handle)
         self.workflows: Workflows = Workflows(handle)
-        self.webhooks: Webhooks = Webhooks(handle)
+        self._raw: RawResources | None = None
+
+    def with_options(
+        self, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+    ) -> TransactionLink:
+        """A view of this client that overrides only what it names.
+
+        It shares the connection pools, the token, the coordination, the webhooks and
+        the event hooks of this client. Closing the view closes nothing but the view;
+        closing this client closes its views.
+
+        >>> patient = tl.with_options(timeouts=Timeouts(read=120.0))
+        >>> await patient.workflows.download_result(execution_id, "result.json")
+        """
+        self._check_open()
+        _check_retry(retry)
+        _check_timeouts(timeouts)
+        # Everything the client holds is shared (pools, token, limits, coordination),
+        # then the view rebinds its own retry policy, timeouts, lifecycle and resources.
+        view = copy.copy(self)
+        view._parent = self
+        view._bind(
+            Lifecycle(parent=self._lifecycle),
+            retry or self._retry,
+            timeouts or self._handle.session_settings.timeouts,
+        )
+        return view
+
+    @property
+    def with_raw_response(self) -> RawResources:
+        """The resource calls, returning an `APIResponse` (status, headers, parsed model).
+
+        >>> answer = await tl.with_raw_response.workflows.get(execution_id)
+        >>> answer.headers.get("X-Request-Id"), answer.parsed.status
+        """
+        if self._raw is None:
+            self._raw = RawResources(self.cases, self.parameters, self.workflows)
+        return self._raw
+
+    @property
+    def events(self) -> Events:
+        """Request and answer hooks: `tl.events.on_response(hook)` (shared with views)."""
+        return self._observation.events
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> TransactionLink:
-        """A client configured from `TRANSACTIONLINK_*` environment variables."""
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> TransactionLink:
+        """A client configured from `TRANSACTIONLINK_*` environment variables.
+
+        Any argument of `TransactionLink(...)` may be given to override or complete them.
+        """
         if "credentials" not in overrides:
-            token = os.environ.get("TRANSACTIONLINK_TOKEN")
-            key = os.environ.get("TRANSACTIONLINK_API_KEY")
-            secret = os.environ.get("TRANSACTIONLINK_API_SECRET")
-            if token:
-                overrides["credentials"] = OrganizationToken(token)
-            elif key and secret:
-                overrides["credentials"] = ApiKey(key, secret)
-            else:
-                raise ValueError(
-                    "set TRANSACTIONLINK_TOKEN (an organization token, tot_...) or both "
-                    "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET"
-                )
+            overrides["credentials"] = credentials_from_env(os.environ)
         base_url = os.environ.get("TRANSACTIONLINK_BASE_URL")
         if base_url and "base_url" not in overrides:
             overrides["base_url"] = base_url
@@ -155,8 +240,14 @@ class TransactionLink:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection the client holds; later calls raise ClientClosedError."""
+        """Close every connection the client holds; later calls raise ClientClosedError.
+
+        On a view (see `with_options`) this closes the view only.
+        """
         if self._lifecycle.closed:
+            return
+        if self._parent is not None:
+            await self._lifecycle.close()
             return
         # Shielded: a cancelled shutdown must still release sockets.
         with anyio.CancelScope(shield=True):
@@ -170,8 +261,25 @@ class TransactionLink:
         # Paths are built from checked segments only, so they are already in their final form.
         return yarl.URL(self._base_text + path, encoded=True)
 
-    async def send(self, request: ApiRequest) -> RawResponse:
+    def send(self, request: ApiRequest) -> Coroutine[Any, Any, RawResponse]:
         """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
+        # A plain function handing back the coroutine: no extra frame on the unobserved path.
+        observer = self._observation.current
+        if observer is None:
+            return self._send(request, None)
+        return self._send_observed(request, observer)
+
+    async def _send_observed(self, request: ApiRequest, observer: Observer) -> RawResponse:
+        call = observer.call(request.method, self.url_for(request.path), target="api")
+        try:
+            response = await self._send(request, call)
+        except BaseException as exc:
+            call.end(exc)
+            raise
+        call.end(None)
+        return response
+
+    async def _send(self, request: ApiRequest, call: CallTrace | None) -> RawResponse:
         self._check_open()
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
@@ -186,14 +294,23 @@ class TransactionLink:
             generation = 0
             if request.authenticated:
                 headers["Authorization"], generation = await self._keeper.authorization()
+            if call is not None:
+                call.attempt(attempt)
             try:
                 response = await self._transport.request(
-                    request.method, url, headers=headers, body=body, max_body=request.max_body
+                    request.method,
+                    url,
+                    headers=headers,
+                    body=body,
+                    max_body=request.max_body,
+                    timing=self._timing,
                 )
             except NoAnswer as exc:
                 logger.debug(
                     "%s %s: no answer (%s), attempt %d", request.method, request.path, exc, attempt
                 )
+                if call is not None:
+                    call.failed(str(exc))
                 decision = decide_retry(
                     self._retry, mode=request.mode, attempt=attempt, failure=exc.failure
                 )
@@ -207,6 +324,8 @@ class TransactionLink:
                     response.status,
                     attempt,
                 )
+                if call is not None:
+                    call.answered(response.status, response.headers)
                 if request.on_answer is not None:
                     request.on_answer(response.status, response.headers)
                 if response.status < 400:
@@ -220,6 +339,8 @@ class TransactionLink:
                     # Refused credentials did nothing on the server: one replay is always safe.
                     replayed_after_401 = True
                     attempt -= 1
+                    if call is not None:
+                        call.renewed()
                     continue
                 decision = decide_retry(
                     self._retry,
@@ -232,6 +353,8 @@ class TransactionLink:
                 if not isinstance(decision, RetryIn):
                     raise _status_error(request, str(url), response, decision)
             logger.debug("%s %s: retrying in %.2fs", request.method, request.path, decision.delay)
+            if call is not None:
+                call.retrying(decision.delay)
             await anyio.sleep(decision.delay)
 
     async def send_json(self, request: ApiRequest) -> Any:
@@ -243,6 +366,16 @@ class TransactionLink:
         return await self.send_json(
             ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
         )
+
+
+def _check_retry(retry: object) -> None:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+
+
+def _check_timeouts(timeouts: object) -> None:
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise TypeError(f"timeouts must be a Timeouts, got {type(timeouts).__name__}")
 
 
 def _transport_error(

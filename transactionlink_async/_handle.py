@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import attrs
 
 from ._batches.wake import WakeRegistry
+from ._download.s3_session import S3Session
+from ._observe.hub import Observation
 from ._request import ApiRequest, parse_json
 from ._retry import RetryPolicy
 from ._session import SessionSettings
@@ -27,24 +29,32 @@ class Sender(Protocol):
 
 
 class Lifecycle:
-    """Whether the client is open, and what must be closed with it (newest first)."""
+    """Whether the client is open, and what must be closed with it (newest first).
 
-    def __init__(self) -> None:
+    A view's lifecycle has its parent's as `parent`: the view is closed when either is,
+    and what it is asked to close goes with the parent, which owns the connections.
+    """
+
+    def __init__(self, parent: Lifecycle | None = None) -> None:
         self._closed = False
         self._closers: list[Closer] = []
+        self._parent = parent
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or (self._parent is not None and self._parent.closed)
 
     def check_open(self) -> None:
-        if self._closed:
+        if self._closed or (self._parent is not None and self._parent.closed):
             raise ClientClosedError("this TransactionLink client is closed; create a new one")
 
     def on_close(self, closer: Closer) -> None:
         """Close `closer` with the client; refused once the client is closed."""
         self.check_open()
-        self._closers.append(closer)
+        if self._parent is not None:
+            self._parent.on_close(closer)
+        else:
+            self._closers.append(closer)
 
     async def close(self) -> bool:
         """Mark closed and run the closers (newest first); False when it was closed already."""
@@ -70,6 +80,10 @@ class ClientHandle:
     #: Lets a webhook end a `wait_for_completion` sleep early.
     wakeups: WakeRegistry
     lifecycle: Lifecycle
+    #: The connection pool for pre-signed result links (no API credentials on it).
+    storage: S3Session
+    #: Event hooks and tracing; `observation.current` is None when nobody watches.
+    observation: Observation
 
     async def send_json(self, request: ApiRequest) -> Any:
         """Send, and parse the answer's JSON body (None for an empty body)."""

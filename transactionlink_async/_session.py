@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import aiohttp
 import attrs
+import yarl
 
 from ._deadline import watchdog_supported
 from ._retry import Failure
@@ -46,11 +48,18 @@ class Timeouts:
 
 @attrs.frozen(kw_only=True)
 class SessionSettings:
-    """What every session of one client shares: pool size, User-Agent and time limits."""
+    """What every session of one client shares: pool, User-Agent, time limits and network."""
 
     max_connections: int
     user_agent: str
     timeouts: Timeouts
+    #: Every request goes through this HTTP(S) proxy (None: see `trust_env`).
+    proxy: yarl.URL | None = attrs.field(default=None, repr=False)
+    #: Certificates trusted for HTTPS (None: the system's default store).
+    ssl: ssl.SSLContext | None = attrs.field(default=None, repr=False)
+    #: Read HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and ~/.netrc for proxy credentials), as
+    #: requests and httpx do; an explicit `proxy` wins.
+    trust_env: bool = True
 
 
 class NoAnswer(Exception):
@@ -65,6 +74,15 @@ def describe(exc: BaseException) -> str:
     """A short description of a transport failure, free of URLs and headers."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            "the server's TLS certificate is not trusted "
+            "(pass ssl=an SSLContext that trusts its CA, e.g. a corporate CA bundle)"
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return "could not connect to the proxy"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused the connection (HTTP {exc.status})"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -114,14 +132,19 @@ class LazySession:
             raise ClientClosedError("this TransactionLink client is closed; create a new one")
         loop = asyncio.get_running_loop()
         if self._session is None:
+            settings = self._settings
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._settings.max_connections, limit_per_host=0
+                    limit=settings.max_connections,
+                    limit_per_host=0,
+                    ssl=True if settings.ssl is None else settings.ssl,
                 ),
                 timeout=self._timeout,
-                headers={"User-Agent": self._settings.user_agent},
+                headers={"User-Agent": settings.user_agent},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
+                proxy=settings.proxy,
+                trust_env=settings.trust_env,
                 **self._options,
             )
             disable_hidden_resend(session)

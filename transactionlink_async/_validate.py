@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +18,8 @@ __all__ = [
     "check_expires_at",
     "check_id",
     "check_optional_str",
+    "check_proxy",
+    "check_ssl_context",
     "check_text",
     "is_loopback_host",
 ]
@@ -131,3 +134,34 @@ def check_base_url(value: object) -> yarl.URL:
             "(http is allowed only to loopback addresses, for tests)"
         )
     return url.with_path(url.path.rstrip("/"))
+
+
+def check_proxy(value: object) -> yarl.URL | None:
+    """An http(s) proxy URL (credentials allowed, never echoed back), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, yarl.URL)):
+        raise TypeError(f"proxy must be a str URL or None, got {type(value).__name__}")
+    try:
+        url = yarl.URL(value)
+    except (ValueError, TypeError):
+        raise ValueError("proxy must be a URL such as 'http://proxy.example:3128'") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        # The URL may carry the proxy's password: it is not repeated in the message.
+        raise ValueError(
+            "proxy must be an http:// or https:// URL with a host, "
+            "such as 'http://proxy.example:3128' (SOCKS proxies are not supported)"
+        )
+    if url.path not in ("", "/") or url.query_string or url.fragment:
+        raise ValueError("proxy must be a proxy's address only, without a path or query")
+    return url
+
+
+def check_ssl_context(value: object) -> ssl.SSLContext | None:
+    """An SSLContext for HTTPS, or None for the system's trust store."""
+    if value is None or isinstance(value, ssl.SSLContext):
+        return value
+    raise TypeError(
+        "ssl must be an ssl.SSLContext (e.g. ssl.create_default_context(cafile='ca.pem')) "
+        f"or None, got {type(value).__name__}"
+    )

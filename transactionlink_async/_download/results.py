@@ -402,14 +402,9 @@ class Results:
 
     def __init__(self, client: ClientHandle) -> None:
         self._client = client
-        self._s3: S3Session | None = None
 
     def _session(self) -> S3Session:
-        if self._s3 is None:
-            session = S3Session(self._client.session_settings)
-            self._client.lifecycle.on_close(session.aclose)
-            self._s3 = session
-        return self._s3
+        return self._client.storage
 
     async def _ask(self, execution_id: str, *, max_body: int | None = None) -> RawResponse:
         """`GET /workflows/{id}/result`, through the client's one door."""

@@ -23,6 +23,7 @@ from .._download.results import (
     ResultStream,
 )
 from .._handle import ClientHandle
+from .._observe.operations import traced
 from .._request import AnswerObserver, ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
@@ -144,7 +145,7 @@ class Workflows(Resource):
     async def cancel(self, execution_id: str) -> None:
         """Cancel a running execution (`POST /workflows/{id}/cancel`); harmless to repeat."""
         path = f"/workflows/{check_id('execution_id', execution_id)}/cancel"
-        await self._client.send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
+        await self._send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
 
     async def wait_for_completion(
         self,
@@ -159,7 +160,14 @@ class Workflows(Resource):
         raises `WaitTimeoutError` (with `.last`) when it runs out. A webhook handled by
         `tl.webhooks.handle` ends the sleep between checks early.
         """
-        return await _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "wait",
+            execution_id,
+            _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll),
+            _wait_notes,
+        )
 
     def wait_many(
         self,
@@ -184,8 +192,13 @@ class Workflows(Resource):
         limit = check_concurrency(concurrency, allow_none=True)
 
         async def wait(execution_id: str) -> WorkflowExecution:
-            return await _wait_for_completion(
-                self._client, execution_id, timeout=budget, poll=policy
+            check_id("execution_id", execution_id)
+            return await traced(
+                self._client.observation,
+                "wait",
+                execution_id,
+                _wait_for_completion(self._client, execution_id, timeout=budget, poll=policy),
+                _wait_notes,
             )
 
         return WaitBatch(execution_ids, wait, concurrency=limit)
@@ -200,7 +213,13 @@ class Workflows(Resource):
         announced size when known, else once the count passes the limit); use
         `stream_result` or `download_result` for those.
         """
-        return await self._results.get(execution_id, max_bytes=max_bytes)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "get_result",
+            execution_id,
+            self._results.get(execution_id, max_bytes=max_bytes),
+        )
 
     def stream_result(
         self,
@@ -253,11 +272,31 @@ class Workflows(Resource):
         `verify_md5=False` (MD5 runs below a gigabyte per second: on a very fast link it
         limits the rate; TLS already guards the bytes in transit).
         """
-        return await self._results.download(
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "download",
             execution_id,
-            destination,
-            on_progress=on_progress,
-            max_attempts=max_attempts,
-            write_size=chunk_size,
-            verify_md5=verify_md5,
+            self._results.download(
+                execution_id,
+                destination,
+                on_progress=on_progress,
+                max_attempts=max_attempts,
+                write_size=chunk_size,
+                verify_md5=verify_md5,
+            ),
+            _download_notes,
         )
+
+
+def _wait_notes(execution: WorkflowExecution) -> list[tuple[str, str | int | float | bool]]:
+    return [("execution.status", str(execution.status))]
+
+
+def _download_notes(done: DownloadedResult) -> list[tuple[str, str | int | float | bool]]:
+    return [
+        ("download.size", done.size),
+        ("download.attempts", done.attempts),
+        ("download.resumes", done.resumes),
+        ("download.redirected", done.redirected),
+    ]
