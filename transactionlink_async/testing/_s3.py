@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 import base64
 import hashlib
 import hmac
@@ -156,9 +157,13 @@ class FakeS3:
         url_lifetime: float = 300.0,
         bucket: str = "tl-results",
         region: str = "eu-west-1",
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if not url_lifetime > 0:
             raise ValueError("url_lifetime must be positive")
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be a server-side ssl.SSLContext, got {type(ssl).__name__}")
+        self._ssl = ssl
         self._host = host
         self._requested_port = port
         self.url_lifetime = url_lifetime
@@ -187,7 +192,7 @@ class FakeS3:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._requested_port)
+            site = web.TCPSite(runner, self._host, self._requested_port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -218,7 +223,8 @@ class FakeS3:
         if self._port is None:
             raise RuntimeError("the fake S3 is not started")
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{host}:{self._port}"
 
     # -- objects -------------------------------------------------------------------------
 
