@@ -3,12 +3,13 @@
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._batches.launch import LaunchBatch
 from ._batches.wait import WaitBatch
-from ._client import DEFAULT_BASE_URL, TransactionLink
-from ._download.results import DownloadedResult, ResultStream
+from ._client import DEFAULT_BASE_URL, ClientOptions, TransactionLink
+from ._download.results import DownloadedResult, ProgressCallback, ResultStream
+from ._observe.events import Events, RequestEvent, ResponseEvent
 from ._retry import PollPolicy, RetryPolicy
 from ._session import Timeouts
 from ._version import __version__
-from ._webhooks.receive import WebhookEvent
+from ._webhooks.receive import WebhookEvent, Webhooks
 from .errors import (
     APIError,
     AuthenticationError,
@@ -40,19 +41,26 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
+from .resources import Cases, Workflows
+from .resources import Parameters as ParametersResource
+from .resources.raw import APIResponse, RawCases, RawParameters, RawResources, RawWorkflows
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "APIError",
+    "APIResponse",
     "ApiKey",
     "AuthenticationError",
     "BadRequestError",
     "Case",
     "CaseDocument",
+    "Cases",
     "ClientClosedError",
+    "ClientOptions",
     "Credentials",
     "DownloadedResult",
     "ErrorDetail",
+    "Events",
     "InvalidResponseError",
     "LaunchBatch",
     "LaunchOutcome",
@@ -60,11 +68,19 @@ __all__ = [
     "NotFoundError",
     "OrganizationToken",
     "Parameters",
+    "ParametersResource",
     "PartyDetails",
     "PermissionDeniedError",
     "Phone",
     "PollPolicy",
+    "ProgressCallback",
     "RateLimitError",
+    "RawCases",
+    "RawParameters",
+    "RawResources",
+    "RawWorkflows",
+    "RequestEvent",
+    "ResponseEvent",
     "ResultDownloadError",
     "ResultStream",
     "ResultTooLargeError",
@@ -79,8 +95,10 @@ __all__ = [
     "WebhookEvent",
     "WebhookKeyUnavailableError",
     "WebhookVerificationError",
+    "Webhooks",
     "WorkflowExecution",
     "WorkflowStatus",
+    "Workflows",
     "__version__",
     "is_final_status",
 ]

@@ -10,6 +10,7 @@ import pytest
 import trustme
 
 from transactionlink_async import (
+    APIError,
     OrganizationToken,
     RetryPolicy,
     TransactionLink,
@@ -73,12 +74,14 @@ async def proxy() -> AsyncIterator[ForwardProxy]:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
+    return tmp_path
 
 
 def client(fake: FakeTransactionLink, **options: object) -> TransactionLink:
     return TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, **options  # type: ignore[arg-type]
+        OrganizationToken(fake.org_token),
+        base_url=fake.base_url,
+        **options,  # type: ignore[arg-type]
     )
 
 
@@ -107,7 +110,8 @@ async def test_http_proxy_from_the_environment_carries_api_calls_and_downloads(
     async with client(fake) as tl:
         await tl.workflows.get(execution_id)
         done = await tl.workflows.download_result(execution_id, workdir / "r.json")
-    assert done.redirected and done.size == 200_000
+    assert done.redirected
+    assert done.size == 200_000
 
     api = [r for r in proxy.seen if api_authority(fake) in r.target]
     storage = [r for r in proxy.seen if storage_authority(fake) in r.target]
@@ -170,8 +174,9 @@ async def test_a_proxy_refusing_credentials_is_a_clear_error(fake: FakeTransacti
     async with ForwardProxy(credentials=("ada", "right")) as guarded:
         url = guarded.url.replace("http://", "http://ada:wrong@")
         async with client(fake, proxy=url, retry=RetryPolicy.no_retries()) as tl:
-            with pytest.raises(Exception) as caught:
+            with pytest.raises(APIError) as caught:
                 await tl.workflows.get("e1")
+    assert caught.value.status == 407
     assert "wrong" not in str(caught.value)
 
 
@@ -190,7 +195,8 @@ async def test_https_through_a_connect_proxy_with_a_private_ca(
         execution = await tl.workflows.get(execution_id)
         done = await tl.workflows.download_result(execution_id, workdir / "r.json")
     assert execution.id == execution_id
-    assert done.size == 200_000 and done.md5_verified
+    assert done.size == 200_000
+    assert done.md5_verified
     tunnels = {r.target for r in proxy.seen if r.method == "CONNECT"}
     assert tunnels == {api_authority(tls_fake), storage_authority(tls_fake)}
     # Inside the tunnels: the API got the token, the storage got none.
@@ -218,7 +224,8 @@ async def test_the_ssl_context_applies_to_downloads_too(
     execution_id = large_result(tls_fake)
     async with client(tls_fake, ssl=client_context) as tl:
         done = await tl.workflows.download_result(execution_id, workdir / "r.json")
-    assert done.redirected and done.size == 200_000
+    assert done.redirected
+    assert done.size == 200_000
 
 
 @pytest.mark.parametrize(
@@ -240,7 +247,7 @@ def test_bad_proxies_are_refused_before_anything_is_sent(
 
 @pytest.mark.parametrize("value", ["ca.pem", True, ssl.Purpose.SERVER_AUTH])
 def test_ssl_must_be_an_ssl_context(value: object) -> None:
-    with pytest.raises(TypeError, match="ssl must be an ssl.SSLContext"):
+    with pytest.raises(TypeError, match=r"ssl must be an ssl\.SSLContext"):
         TransactionLink(OrganizationToken("tot_x"), ssl=value)  # type: ignore[arg-type]
 
 

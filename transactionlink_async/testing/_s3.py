@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
 import base64
 import hashlib
 import hmac
 import math
 import secrets
+import ssl as ssl_module
 import time
 import uuid
 from collections.abc import Callable, Iterator

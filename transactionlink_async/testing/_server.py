@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
 import json
+import ssl as ssl_module
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
