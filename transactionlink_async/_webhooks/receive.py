@@ -156,7 +156,7 @@ def signature_header(headers: Headers) -> str:
     return value
 
 
-def _check_max_body(max_body: object) -> None:
+def check_max_body(max_body: object) -> None:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(f"max_body must be a positive int, got {max_body!r}")
 
@@ -224,7 +224,7 @@ class Webhooks:
         `max_body` bytes (1 MiB) is refused before anything else: a delivery is a small
         JSON object, and hashing and parsing megabytes would hold up the event loop.
         """
-        _check_max_body(max_body)
+        check_max_body(max_body)
         if not self._crypto_checked:
             require_cryptography()
             self._crypto_checked = True
@@ -272,7 +272,7 @@ class Webhooks:
         kind of refusal is logged once a minute at most (WARNING for 503, INFO for 400);
         the others go to DEBUG, and the next line says how many there were.
         """
-        _check_max_body(max_body)
+        check_max_body(max_body)
         if isinstance(body, (bytes, bytearray, memoryview)) and len(body) > max_body:
             self._log_rejected.log("webhook rejected: the body is over max_body=%d", max_body)
             return 413, "body too large"
@@ -322,7 +322,7 @@ def starlette_endpoint(
 
     >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])
     """
-    _check_max_body(max_body)
+    check_max_body(max_body)
     require_cryptography()
     from .starlette_receiver import make_endpoint
 
@@ -336,7 +336,7 @@ def aiohttp_handler(
 
     >>> app.router.add_post("/webhooks/transactionlink", aiohttp_handler(tl))
     """
-    _check_max_body(max_body)
+    check_max_body(max_body)
     require_cryptography()
     from .aiohttp_receiver import make_handler
 

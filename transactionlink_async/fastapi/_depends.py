@@ -1,0 +1,32 @@
+"""`tl: TransactionLinkDep` in a route: the client the lifespan opened, injected by FastAPI."""
+
+from typing import Annotated
+
+try:
+    from fastapi import Depends
+    from starlette.requests import HTTPConnection
+except ImportError as exc:
+    raise ImportError(
+        "transactionlink_async.fastapi needs FastAPI: pip install fastapi "
+        "'transactionlink-async[starlette,webhooks]'"
+    ) from exc
+
+from .._client import TransactionLink
+from ._lifespan import STATE_KEY
+
+__all__ = ["TransactionLinkDep", "get_transactionlink"]
+
+
+def get_transactionlink(connection: HTTPConnection) -> TransactionLink:
+    """The app's client (a FastAPI dependency); RuntimeError when no lifespan opened one."""
+    client = getattr(connection.state, STATE_KEY, None)
+    if not isinstance(client, TransactionLink):
+        raise RuntimeError(  # noqa: TRY004 - the app is set up wrong, not an argument
+            "no TransactionLink client in this app's state: create the app with "
+            "FastAPI(lifespan=transactionlink_lifespan(...)) from transactionlink_async.fastapi"
+        )
+    return client
+
+
+#: A route parameter annotated with this gets the app's client: `tl: TransactionLinkDep`.
+TransactionLinkDep = Annotated[TransactionLink, Depends(get_transactionlink)]
