@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, typecheck, bench (the same commands dev.py runs)."""
+"""nox sessions: tests, lint, typecheck, types, docs, bench (the same commands dev.py runs)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,25 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    pyright = ["pyright", "--pythonpath", session.virtualenv.bin + "/python"]
+    env = {"PYTHONPATH": str(session.invoked_from)}
+    session.run(*pyright, "--verifytypes", "transactionlink_async", "--ignoreexternal", env=env)
+    session.run(*pyright, "tests/typing", env=env)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (`nox -s docs -- serve` serves it instead)."""
+    session.install("-e", ".[docs]")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve")
+    else:
+        session.run("mkdocs", "build", "--strict")
 
 
 @nox.session

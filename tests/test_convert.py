@@ -31,6 +31,7 @@ from transactionlink_async.models import (
     Parameters,
     PartyDetails,
     Phone,
+    UnknownStatus,
     WorkflowExecution,
     WorkflowStatus,
 )
@@ -144,7 +145,7 @@ def test_known_statuses_become_the_enum(status: WorkflowStatus) -> None:
 def test_unknown_statuses_are_kept_raw_and_not_final(raw: str) -> None:
     execution = structure_execution({"id": "e", "status": raw})
     assert execution.status == raw
-    assert type(execution.status) is str
+    assert type(execution.status) is UnknownStatus
     assert not execution.is_final
     assert not execution.is_known_status
     assert unstructure(execution)["status"] == raw
@@ -671,7 +672,7 @@ def _expected_value(key: str, raw: Any) -> Any:
     if isinstance(raw, DateTimeText):
         return raw.expected
     if key in STATUS_KEYS:
-        return WorkflowStatus(raw) if raw in KNOWN_STATUSES else raw
+        return WorkflowStatus(raw) if raw in KNOWN_STATUSES else UnknownStatus(raw)
     return raw
 
 

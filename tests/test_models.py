@@ -71,7 +71,7 @@ def test_execution_defaults_everything_but_id_and_status() -> None:
 def test_models_are_frozen_and_keyword_only() -> None:
     execution = WorkflowExecution(id="e", status="RUNNING")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        execution.status = "COMPLETED"  # type: ignore[misc]
+        execution.status = "COMPLETED"  # type: ignore[misc, assignment]
     with pytest.raises(TypeError):
         WorkflowExecution("e", "RUNNING")  # type: ignore[call-arg]
     assert attrs.evolve(execution, status="COMPLETED").status == "COMPLETED"

@@ -24,6 +24,7 @@ from .models import (
     ErrorResponse,
     LaunchRequest,
     Parameters,
+    UnknownStatus,
     WorkflowExecution,
     WorkflowStatus,
     status_from_text,
@@ -41,7 +42,7 @@ __all__ = [
 T = TypeVar("T")
 
 _JSON_OBJECT = Mapping[str, Any]
-_STATUS_TYPE = WorkflowStatus | str
+_STATUS_TYPE = WorkflowStatus | UnknownStatus
 _NUMBER_TYPE = int | float
 
 
@@ -137,7 +138,7 @@ def _structure_number(value: Any, _: Any) -> int | float:
     raise _Invalid(f"expected a number, got {_json_type(value)}")
 
 
-def _structure_status(value: Any, _: Any) -> WorkflowStatus | str:
+def _structure_status(value: Any, _: Any) -> WorkflowStatus | UnknownStatus:
     if isinstance(value, str):
         # An unknown status is kept as its raw string: the API may add statuses, and
         # a poller must not crash on one.
@@ -345,6 +346,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t == _NUMBER_TYPE, _structure_number)
     conv.register_structure_hook_func(lambda t: t == _JSON_OBJECT, _structure_json_object)
     conv.register_unstructure_hook(WorkflowStatus, lambda s: s.value)
+    conv.register_unstructure_hook(UnknownStatus, str)
     conv.register_structure_hook(Parameters, _structure_parameters)
     conv.register_structure_hook(ErrorResponse, _structure_error_response)
     conv.register_structure_hook(ErrorDetail, _structure_error_detail)

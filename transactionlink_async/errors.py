@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._convert import structure
-from .models import ErrorDetail, ErrorResponse
+from .models import ErrorDetail, ErrorResponse, WorkflowExecution
 
 __all__ = [
     "APIError",
@@ -106,11 +106,11 @@ class InvalidResponseError(TransportError):
 
 
 class WaitTimeoutError(TransactionLinkError, TimeoutError):
-    """`wait_for_completion` ran out of time; `.last` is the last execution seen."""
+    """`wait_for_completion` ran out of time; `.last` is the last execution seen (or None)."""
 
-    def __init__(self, message: str, *, last: Any = None) -> None:
+    def __init__(self, message: str, *, last: WorkflowExecution | None = None) -> None:
         super().__init__(message)
-        self.last = last
+        self.last: WorkflowExecution | None = last
 
 
 class ResultTooLargeError(TransactionLinkError):

@@ -74,17 +74,17 @@ class RemoteBody:
         self._wall_clock = wall_clock
         self._use_url(url)
         #: Bytes read so far, i.e. where the next byte belongs.
-        self.offset = 0
+        self.offset: int = 0
         #: The object's size, once an answer told it.
         self.total: int | None = None
         #: The ETag of the answer the bytes so far belong to.
         self.etag: str | None = None
         self.content_encoding: str | None = None
         #: GETs sent, resumed reads, reads started over, fresh links asked for.
-        self.attempts = 0
-        self.resumes = 0
-        self.restarts = 0
-        self.url_refreshes = 0
+        self.attempts: int = 0
+        self.resumes: int = 0
+        self.restarts: int = 0
+        self.url_refreshes: int = 0
         self._response: S3Response | None = None
         self._complete = False
         self._restarted: str | None = None

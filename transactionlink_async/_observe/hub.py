@@ -21,7 +21,7 @@ class Observation:
 
     def __init__(self, tracer: Observer | None = None) -> None:
         self._tracer = tracer
-        self.events = Events(self._update)
+        self.events: Events = Events(self._update)
         self.current: Observer | None = None
         self._update()
 

@@ -21,7 +21,7 @@ from ..errors import (
     WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
-from ..models import WorkflowStatus, status_from_text
+from ..models import UnknownStatus, WorkflowStatus, status_from_text
 from .jws import load_rsa_public_key, parse_detached_jws, require_cryptography, rs256_verify
 from .keys import KeyCache
 
@@ -74,7 +74,7 @@ class WebhookEvent:
     """
 
     execution_id: str | None
-    status: WorkflowStatus | str | None
+    status: WorkflowStatus | UnknownStatus | None
     payload: Mapping[str, Any] = attrs.field(hash=False, repr=False)
     reference_name: str | None = None
 

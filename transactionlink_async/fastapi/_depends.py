@@ -1,6 +1,6 @@
 """`tl: TransactionLinkDep` in a route: the client the lifespan opened, injected by FastAPI."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 try:
     from fastapi import Depends
@@ -14,10 +14,25 @@ except ImportError as exc:
 from .._client import TransactionLink
 from ._lifespan import STATE_KEY
 
+
+class _WithState(Protocol):
+    """What the dependency reads of a request: its lifespan state."""
+
+    @property
+    def state(self) -> object: ...
+
+
+if TYPE_CHECKING:
+    # Any request or websocket will do for type checkers (HTTPConnection is generic in
+    # recent Starlette); FastAPI must see the class itself to pass the request in.
+    Connection = _WithState
+else:
+    Connection = HTTPConnection
+
 __all__ = ["TransactionLinkDep", "get_transactionlink"]
 
 
-def get_transactionlink(connection: HTTPConnection) -> TransactionLink:
+def get_transactionlink(connection: Connection) -> TransactionLink:
     """The app's client (a FastAPI dependency); RuntimeError when no lifespan opened one."""
     client = getattr(connection.state, STATE_KEY, None)
     if not isinstance(client, TransactionLink):
