@@ -50,7 +50,10 @@ async def resources(tl: TransactionLink) -> None:
     assert_type(await tl.workflows.get_result("e-1"), Any)
     async with tl.workflows.stream_result("e-1") as stream:
         assert_type(stream, ResultStream)
-    progress: ProgressCallback = lambda done, total: None
+
+    def show(done: int, total: int | None) -> None: ...
+
+    progress: ProgressCallback = show
     saved = await tl.workflows.download_result("e-1", "r.json", on_progress=progress)
     assert_type(saved, DownloadedResult)
     async for outcome in tl.workflows.launch_many(
@@ -107,8 +110,9 @@ def hooks(tl: TransactionLink) -> None:
 
 def configuration() -> None:
     TransactionLink.from_env(max_connections=10, retry=RetryPolicy(max_attempts=2))
-    TransactionLink.from_env(max_conections=10)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
-    TransactionLink.from_env(max_connections="10")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    typo = TransactionLink.from_env
+    typo(max_conections=10)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    typo(max_connections="10")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 async def fastapi_route(tl: TransactionLinkDep) -> None:
