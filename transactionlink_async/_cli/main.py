@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from .. import TransactionLink, __version__
-from ..errors import TransactionLinkError
+from ..errors import AuthenticationError, PermissionDeniedError, TransactionLinkError
 from . import commands
 from .output import Output
 
@@ -39,6 +39,33 @@ CANCELLED, or was not final when --timeout ran out; 2 usage error (arguments, mi
 credentials); 3 the API answered with an error or could not be reached."""
 
 Command = Callable[[TransactionLink, argparse.Namespace, Output], Awaitable[int]]
+
+#: What to check when the API refuses the credentials: the variables the CLI read them from.
+CREDENTIALS_HINT = (
+    "check TRANSACTIONLINK_TOKEN (an organization token, tot_...) or TRANSACTIONLINK_API_KEY "
+    "and TRANSACTIONLINK_API_SECRET, and TRANSACTIONLINK_BASE_URL (or --base-url)"
+)
+PERMISSION_HINT = (
+    "the credentials in TRANSACTIONLINK_TOKEN or TRANSACTIONLINK_API_KEY lack the right "
+    "to do this (can_run / can_view_workspace)"
+)
+
+#: An example for each command's --help.
+EXAMPLES = {
+    "demo": "  transactionlink demo --workflows 20 --result-mb 50",
+    "run": (
+        "  transactionlink run --definition kyc --param name=Ada --param amount:=100 -o result.json"
+    ),
+    "status": "  transactionlink status 3f2a9c1e-... --json",
+    "wait": "  transactionlink wait 3f2a9c1e-... --timeout 600 --poll-interval 5",
+    "result": "  transactionlink result 3f2a9c1e-... -o result.json",
+    "cancel": "  transactionlink cancel 3f2a9c1e-...",
+}
+
+
+def _epilog(name: str) -> str:
+    example = EXAMPLES.get(name)
+    return _EPILOG if example is None else f"example:\n{example}\n\n{_EPILOG}"
 
 
 def _common(*, suppress: bool) -> argparse.ArgumentParser:
@@ -89,16 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .demo import add_demo_arguments, demo
 
+    demo_help = "the whole flow against an embedded fake server (no account needed)"
     demo_parser = sub.add_parser(
         "demo",
         parents=common,
-        help="the whole flow against an embedded fake server (no account needed)",
+        help=demo_help,
+        description=demo_help,
+        epilog=_epilog("demo"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_demo_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo, needs_client=False)
 
     def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=common, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            parents=common,
+            help=help_text,
+            description=help_text,
+            epilog=_epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler, needs_client=True)
         return p
 
@@ -202,6 +240,12 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         error = _only_error(exc)
         if args.debug:
             traceback.print_exception(type(error), error, error.__traceback__, file=out.stderr)
+        if isinstance(error, AuthenticationError):
+            out.error(error, hint=CREDENTIALS_HINT)
+            return EXIT_API
+        if isinstance(error, PermissionDeniedError):
+            out.error(error, hint=PERMISSION_HINT)
+            return EXIT_API
         if isinstance(error, TransactionLinkError):
             out.error(error)
             return EXIT_API
