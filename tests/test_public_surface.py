@@ -17,11 +17,19 @@ PUBLIC = {
         "TransactionLink", "TransactionLinkError", "TransportError", "WaitBatch",
         "WaitTimeoutError", "WebhookEvent", "WebhookKeyUnavailableError",
         "WebhookVerificationError", "WorkflowExecution", "WorkflowStatus", "__version__",
-        "is_final_status",
+        "is_final_status", "APIResponse", "Cases", "ClientOptions", "Events",
+        "ParametersResource", "ProgressCallback", "RawCases", "RawParameters", "RawResources",
+        "RawWorkflows", "RequestEvent", "ResponseEvent", "UnknownStatus", "Webhooks",
+        "Workflows",
+    },
+    "transactionlink_async.fastapi": {
+        "STATE_KEY", "TransactionLinkDep", "add_webhook_route", "get_transactionlink",
+        "transactionlink_lifespan",
     },
     "transactionlink_async.webhooks": {
         "DEFAULT_MAX_BODY", "SIGNATURE_HEADER", "WebhookEvent", "Webhooks", "aiohttp_handler",
         "event_from_body", "receive", "signature_header", "starlette_endpoint",
+        "WEBHOOK_OPENAPI_EXTRA", "WEBHOOK_RESPONSES",
     },
     "transactionlink_async.testing": {
         "Delivery", "DeliveryAttempt", "FINAL_STATUSES", "FakeS3", "FakeTransactionLink",

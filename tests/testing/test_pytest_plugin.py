@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "transactionlink_async.testing.pytest_plugin"
+#: The first line of the README's example test module.
+PLUGIN_EXAMPLE = "# tests/test_my_batch.py"
 
 pytest_plugins = ["pytester"]
 
@@ -100,3 +103,13 @@ def test_the_plugin_is_declared_and_cheap_to_import() -> None:
         "assert 'aiohttp.web' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)  # noqa: S603
+
+
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = [
+        c for c in re.findall(r"```python\n(.*?)```", readme, re.S) if PLUGIN_EXAMPLE in c
+    ]
+    pytester.makepyfile(test_my_batch=example)
+    result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+    result.assert_outcomes(passed=1)
