@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,16 @@ from ._deadline import watchdog_supported
 from ._retry import Failure
 from .errors import ClientClosedError
 
-__all__ = ["LazySession", "NoAnswer", "SessionSettings", "Timeouts", "describe", "no_answer"]
+__all__ = [
+    "EnvironmentProxies",
+    "LazySession",
+    "NoAnswer",
+    "SessionSettings",
+    "Timeouts",
+    "bypasses_proxy",
+    "describe",
+    "no_answer",
+]
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -57,8 +67,8 @@ class SessionSettings:
     proxy: yarl.URL | None = attrs.field(default=None, repr=False)
     #: Certificates trusted for HTTPS (None: the system's default store).
     ssl: ssl.SSLContext | None = attrs.field(default=None, repr=False)
-    #: Read HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and ~/.netrc for proxy credentials), as
-    #: requests and httpx do; an explicit `proxy` wins.
+    #: Read HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as requests and httpx do (once, when the
+    #: session is made); an explicit `proxy` wins.
     trust_env: bool = True
 
 
@@ -100,6 +110,70 @@ def no_answer(exc: aiohttp.ClientError | asyncio.TimeoutError) -> NoAnswer:
     return NoAnswer(Failure.NO_ANSWER, describe(exc))
 
 
+def bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether NO_PROXY (`example.com,.internal,10.0.0.1,host:8443,*`) names this host."""
+    host = host.lower().strip("[]")
+    for entry in no_proxy.lower().replace(" ", "").split(","):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".").strip("[]")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+class EnvironmentProxies:
+    """The proxy the environment names for each origin (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+
+    Read once: aiohttp's own `trust_env` reads the environment and ~/.netrc in a worker
+    thread for every request (two thread hops per call), and would add a netrc
+    Authorization header, which the storage must never get.
+    """
+
+    _CACHE_LIMIT = 256
+
+    def __init__(self, proxies: dict[str, str]) -> None:
+        self._proxies = proxies
+        self._chosen: dict[tuple[str, str, int | None], yarl.URL | None] = {}
+
+    @classmethod
+    def from_environment(cls) -> EnvironmentProxies | None:
+        """The environment's proxies, or None when it names none."""
+        proxies = urllib.request.getproxies_environment()
+        if not any(scheme in proxies for scheme in ("http", "https", "all")):
+            return None
+        return cls(proxies)
+
+    def for_url(self, url: yarl.URL) -> yarl.URL | None:
+        key = (url.scheme, url.raw_host or "", url.port)
+        try:
+            return self._chosen[key]
+        except KeyError:
+            pass
+        chosen = self._choose(url)
+        if len(self._chosen) >= self._CACHE_LIMIT:
+            self._chosen.clear()
+        self._chosen[key] = chosen
+        return chosen
+
+    def _choose(self, url: yarl.URL) -> yarl.URL | None:
+        if bypasses_proxy(url.raw_host or "", url.port, self._proxies.get("no", "")):
+            return None
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy:
+            return None
+        try:
+            chosen = yarl.URL(proxy if "://" in proxy else f"http://{proxy}")
+        except (ValueError, TypeError):
+            return None
+        return chosen if chosen.scheme in ("http", "https") and chosen.host else None
+
+
 class LazySession:
     """One aiohttp ClientSession, made inside the running loop at first use and kept to it.
 
@@ -120,6 +194,8 @@ class LazySession:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        #: The environment's proxies (None when there are none, or `proxy` is explicit).
+        self.environment_proxies: EnvironmentProxies | None = None
 
     @property
     def settings(self) -> SessionSettings:
@@ -144,9 +220,12 @@ class LazySession:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
                 proxy=settings.proxy,
-                trust_env=settings.trust_env,
+                # Never aiohttp's: see EnvironmentProxies.
+                trust_env=False,
                 **self._options,
             )
+            if settings.trust_env and settings.proxy is None:
+                self.environment_proxies = EnvironmentProxies.from_environment()
             disable_hidden_resend(session)
             self._session = session
             self._loop = loop

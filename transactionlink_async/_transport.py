@@ -109,7 +109,9 @@ class Transport:
         watchdog = timing.watchdog
         attempt = None if watchdog is None else watchdog.start()
         try:
-            if timing.per_request is None:
+            proxies = self._session.environment_proxies
+            proxy = None if proxies is None else proxies.for_url(url)
+            if timing.per_request is None and proxy is None:
                 sending = session.request(
                     method, url, headers=headers, data=body, allow_redirects=False
                 )
@@ -120,7 +122,8 @@ class Transport:
                     headers=headers,
                     data=body,
                     allow_redirects=False,
-                    timeout=timing.per_request,
+                    timeout=timing.per_request or timing.client_timeout,
+                    proxy=proxy,
                 )
             async with sending as response:
                 if watchdog is not None:

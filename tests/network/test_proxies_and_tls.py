@@ -16,6 +16,7 @@ from transactionlink_async import (
     TransactionLink,
     TransportError,
 )
+from transactionlink_async._session import bypasses_proxy
 from transactionlink_async.testing import FakeTransactionLink
 
 from .forward_proxy import ForwardProxy
@@ -254,3 +255,53 @@ def test_ssl_must_be_an_ssl_context(value: object) -> None:
 def test_trust_env_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="trust_env must be a bool"):
         TransactionLink(OrganizationToken("tot_x"), trust_env="no")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "no_proxy", "bypassed"),
+    [
+        ("127.0.0.1", 8080, "127.0.0.1", True),
+        ("api.example.com", 443, "example.com", True),
+        ("api.example.com", 443, ".example.com", True),
+        ("example.com", 443, ".example.com", True),
+        ("badexample.com", 443, "example.com", False),
+        ("api.example.com", 443, "api.example.com:8443", False),
+        ("api.example.com", 8443, "api.example.com:8443", True),
+        ("anything", None, "*", True),
+        ("API.Example.com", 443, " other.org , example.COM ", True),
+        ("::1", 443, "::1", True),
+        ("s3.amazonaws.com", 443, "", False),
+    ],
+)
+def test_no_proxy_matching(host: str, port: int | None, no_proxy: str, bypassed: bool) -> None:
+    assert bypasses_proxy(host, port, no_proxy) is bypassed
+
+
+async def test_the_environment_is_read_once_not_per_request(
+    fake: FakeTransactionLink, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution_id = fake.create_execution()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with client(fake) as tl:
+        await tl.workflows.get(execution_id)
+        monkeypatch.delenv("HTTP_PROXY")
+        await tl.workflows.get(execution_id)
+    assert len(proxy.seen) == 2
+
+
+async def test_netrc_credentials_never_reach_the_storage(
+    fake: FakeTransactionLink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    execution_id = large_result(fake)
+    async with client(fake) as tl:
+        await tl.workflows.get(execution_id)
+        await tl.workflows.download_result(execution_id, tmp_path / "r.json")
+    assert fake.s3.journal
+    assert all("authorization" not in {k.lower() for k in r.headers} for r in fake.s3.journal)
+    assert [e.headers["Authorization"] for e in fake.requests("GET", "/workflows/*")] == [
+        fake.org_token
+    ]

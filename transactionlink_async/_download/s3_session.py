@@ -94,6 +94,7 @@ class S3Session:
             read_bufsize=_READ_BUFFER,
         )
         self._observation = observation
+        self._timeout = _download_timeout(settings.timeouts)
         #: Given with each request; None for the session's own.
         self._per_request: aiohttp.ClientTimeout | None = None
 
@@ -113,11 +114,17 @@ class S3Session:
         try:
             if call is not None:
                 call.attempt(1)
-            if self._per_request is None:
+            proxies = self._session.environment_proxies
+            proxy = None if proxies is None else proxies.for_url(url)
+            if self._per_request is None and proxy is None:
                 response = await session.get(url, headers=headers, allow_redirects=False)
             else:
                 response = await session.get(
-                    url, headers=headers, allow_redirects=False, timeout=self._per_request
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._per_request or self._timeout,
+                    proxy=proxy,
                 )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = no_answer(exc)
