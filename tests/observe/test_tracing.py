@@ -219,3 +219,20 @@ def test_opentelemetry_is_imported_only_when_tracing_is_asked_for() -> None:
 
 def _fast_polls() -> PollPolicy:
     return PollPolicy(initial=0.01, multiplier=1.0, maximum=0.01, jitter=0.0)
+
+
+async def test_hooks_and_tracing_together(
+    fake: FakeTransactionLink, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    execution_id = fake.create_execution()
+    statuses: list[int | None] = []
+    fake.inject("GET", "/workflows/*", status=503, times=1)
+    async with client(fake, provider) as tl:
+        tl.events.on_response(lambda event: statuses.append(event.status))
+        await tl.workflows.get(execution_id)
+        fake.set_large_result(execution_id, size=10_000)
+        await tl.workflows.get_result(execution_id)
+    assert statuses == [503, 200, 200, 200]  # the retried GET, /result, the storage
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert names.count("GET /workflows/{id}") == 1
+    assert "transactionlink get_result" in names
