@@ -16,6 +16,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "InvalidResponseError",
+    "LaunchInDoubtError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -132,6 +133,24 @@ class WebhookVerificationError(TransactionLinkError):
 
 class WebhookKeyUnavailableError(WebhookVerificationError):
     """The delivery's signing key could not be fetched now; answer 503 so the sender retries."""
+
+
+class LaunchInDoubtError(TransactionLinkError):
+    """A journaled launch may have reached the API, and no answer was recorded for it.
+
+    It is never resent on its own: find out whether the execution exists (the API, the
+    dashboard), then record it with `await journal.resolve(key, execution_id)`, or with
+    `resolve(key, None)` when it was not launched, so that the next run sends it.
+    """
+
+    def __init__(self, key: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"the launch of key {key!r} may have reached the API, but no answer was "
+            "recorded: check whether it exists, then call journal.resolve(key, execution_id) "
+            "(or resolve(key, None) if it was not launched, so that the next run sends it)"
+        )
+        self.key = key
 
 
 class ClientClosedError(TransactionLinkError):
