@@ -3,6 +3,7 @@
 from ._base import Claim, Journal
 from ._errors import JournalBusyError, JournalError, JournalUnavailableError
 from ._model import JournalEntry, KeyState, Lookup
+from ._redis import RedisJournal
 from ._sqlite import SqliteJournal
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "JournalUnavailableError",
     "KeyState",
     "Lookup",
+    "RedisJournal",
     "SqliteJournal",
 ]
