@@ -32,7 +32,7 @@ from transactionlink_async import (
     WorkflowExecution,
     WorkflowStatus,
 )
-from transactionlink_async._wait import check_timeout, is_transient
+from transactionlink_async._batches.wait import check_timeout, is_transient
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -331,9 +331,9 @@ async def test_cancelling_mid_sleep_is_prompt(
         tl.workflows.wait_for_completion(execution.id, poll=PollPolicy(initial=30))
     )
     await asyncio.sleep(0.1)
-    assert tl._wake.waiting(execution.id) == 1
+    assert tl._handle.wakeups.waiting(execution.id) == 1
     await assert_cancelled_promptly(task)
-    assert tl._wake.waiting(execution.id) == 0
+    assert tl._handle.wakeups.waiting(execution.id) == 0
     assert fake.journal[-1].method == "POST"  # no poll was sent
     assert_no_tasks_left()
 
@@ -365,7 +365,7 @@ async def test_a_wake_up_confirms_with_one_get_and_returns_when_final(
     await asyncio.sleep(0.05)
     fake.set_status(execution.id, "COMPLETED")
     began = time.monotonic()
-    assert tl._wake.wake(execution.id) == 1
+    assert tl._handle.wakeups.wake(execution.id) == 1
     done = await task
     assert time.monotonic() - began < 0.2
     assert done.status is WorkflowStatus.COMPLETED
@@ -381,12 +381,12 @@ async def test_a_wake_up_for_a_running_execution_keeps_waiting(
         tl.workflows.wait_for_completion(execution.id, poll=PollPolicy(initial=30))
     )
     await asyncio.sleep(0.05)
-    tl._wake.wake(execution.id)
+    tl._handle.wakeups.wake(execution.id)
     await asyncio.sleep(0.1)
     assert not task.done()
     assert fake.count("GET", "/workflows/*") == 1  # the webhook's status is never trusted
     fake.set_status(execution.id, "FAILED")
-    tl._wake.wake(execution.id)
+    tl._handle.wakeups.wake(execution.id)
     assert (await task).status is WorkflowStatus.FAILED
     assert fake.count("GET", "/workflows/*") == 2
 
@@ -401,11 +401,11 @@ async def test_a_wake_up_during_a_check_is_not_lost(
     policy = PollPolicy(initial=100, jitter=0)
     task = asyncio.ensure_future(tl.workflows.wait_for_completion(execution.id, poll=policy))
     await asyncio.sleep(0.05)
-    tl._wake.wake(execution.id)  # a status update: the check says RUNNING
+    tl._handle.wakeups.wake(execution.id)  # a status update: the check says RUNNING
     await asyncio.sleep(0.1)
     assert fake.in_flight("GET", "/workflows/*") == 1
     fake.set_status(execution.id, "COMPLETED")
-    tl._wake.wake(execution.id)  # the completion, while that check is under way
+    tl._handle.wakeups.wake(execution.id)  # the completion, while that check is under way
     with anyio.fail_after(2):
         done = await task
     assert done.status is WorkflowStatus.COMPLETED
@@ -462,7 +462,7 @@ async def test_wait_many_raises_the_first_failure_and_stops_the_rest(
     after = fake.count("GET", "/workflows/*")
     await asyncio.sleep(0.2)  # ten poll intervals: any surviving poller would show
     assert fake.count("GET", "/workflows/*") == after
-    assert all(tl._wake.waiting(i) == 0 for i in running)
+    assert all(tl._handle.wakeups.waiting(i) == 0 for i in running)
     assert_no_tasks_left()
 
 
@@ -498,7 +498,7 @@ async def test_breaking_out_of_wait_many_cancels_the_other_waits(
     after = fake.count("GET", "/workflows/*")
     await asyncio.sleep(0.1)
     assert fake.count("GET", "/workflows/*") == after
-    assert all(tl._wake.waiting(i) == 0 for i in ids)
+    assert all(tl._handle.wakeups.waiting(i) == 0 for i in ids)
     assert_no_tasks_left()
 
 

@@ -12,25 +12,23 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import attrs
 
-from ._atomic import AtomicFile
-from ._client import ApiRequest, parse_json
-from ._gzip import Gunzip, GzipError, is_gzip
-from ._jsonitems import json_items
-from ._remote import BodyRestarted, RemoteBody
-from ._s3 import REDIRECT_MAX, md5_of_etag, redirect_in_body, redirect_target
-from ._s3_session import S3Session
-from ._threads import run_blocking, settle, start
-from ._transport import BodyTooLarge, RawResponse
-from ._validate import check_id
-from .errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
-
-if TYPE_CHECKING:
-    from ._client import TransactionLink
+from .._handle import ClientHandle
+from .._request import ApiRequest, parse_json
+from .._threads import run_blocking, settle, start
+from .._transport import BodyTooLarge, RawResponse
+from .._validate import check_id
+from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
+from .atomic import AtomicFile
+from .decide import REDIRECT_MAX, md5_of_etag, redirect_in_body, redirect_target
+from .gzip import Gunzip, GzipError, is_gzip
+from .json_items import json_items
+from .remote import BodyRestarted, RemoteBody
+from .s3_session import S3Session
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -402,19 +400,15 @@ def _md5_verdict(digest: str | None, etag: str | None) -> tuple[bool, str | None
 class Results:
     """get_result / stream_result / download_result, on behalf of the workflows resource."""
 
-    def __init__(self, client: TransactionLink) -> None:
+    def __init__(self, client: ClientHandle) -> None:
         self._client = client
         self._s3: S3Session | None = None
 
     def _session(self) -> S3Session:
         if self._s3 is None:
-            transport = self._client._transport
-            self._s3 = S3Session(
-                timeouts=transport.timeouts,
-                max_connections=transport.max_connections,
-                user_agent=transport.user_agent,
-            )
-            self._client._on_close.append(self._s3.aclose)
+            session = S3Session(self._client.session_settings)
+            self._client.lifecycle.on_close(session.aclose)
+            self._s3 = session
         return self._s3
 
     async def _ask(self, execution_id: str, *, max_body: int | None = None) -> RawResponse:

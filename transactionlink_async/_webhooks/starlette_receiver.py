@@ -14,10 +14,10 @@ except ImportError as exc:
         "install the extra: pip install 'transactionlink-async[starlette]'"
     ) from exc
 
-from .webhooks import read_capped, receive
+from .body import read_capped
 
 if TYPE_CHECKING:
-    from ._client import TransactionLink
+    from .._client import TransactionLink
 
 __all__ = ["make_endpoint"]
 
@@ -29,7 +29,7 @@ def make_endpoint(tl: TransactionLink, max_body: int) -> Callable[[Request], Awa
         body = await read_capped(request.stream(), declared, max_body)
         if body is None:
             return PlainTextResponse("body too large", status_code=413)
-        status, text = await receive(tl, request.headers, body, max_body=max_body)
+        status, text = await tl.webhooks.receive(request.headers, body, max_body=max_body)
         if status == 204:
             return Response(status_code=204)
         headers = {"Retry-After": "5"} if status == 503 else None

@@ -13,9 +13,9 @@ from urllib.parse import unquote
 import attrs
 import yarl
 
-from ._retry import parse_retry_after
-from ._validate import is_loopback_host
-from .errors import ResultDownloadError
+from .._retry import parse_retry_after
+from .._validate import is_loopback_host
+from ..errors import ResultDownloadError
 
 __all__ = [
     "DEFAULT_URL_LIFETIME",

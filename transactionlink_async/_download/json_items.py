@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ._gzip import Gunzip, GzipError, is_gzip
-from .errors import InvalidResponseError, ResultDownloadError
+from ..errors import InvalidResponseError, ResultDownloadError
+from .gzip import Gunzip, GzipError, is_gzip
 
 __all__ = ["json_items", "load_ijson"]
 

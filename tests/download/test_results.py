@@ -33,7 +33,7 @@ from transactionlink_async import (
     Timeouts,
     TransactionLink,
 )
-from transactionlink_async._atomic import AtomicFile
+from transactionlink_async._download.atomic import AtomicFile
 from transactionlink_async.testing import (
     FakeTransactionLink,
     GeneratedJson,

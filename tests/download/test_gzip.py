@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactionlink_async._gzip import Gunzip, GzipError
+from transactionlink_async._download.gzip import Gunzip, GzipError
 
 
 def inflate(body: bytes, feed: int, limit: int) -> bytes:

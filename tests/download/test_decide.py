@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transactionlink_async import ResultDownloadError
-from transactionlink_async._s3 import (
+from transactionlink_async._download.decide import (
     Accept,
     Complete,
     Fail,

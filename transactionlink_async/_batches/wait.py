@@ -10,26 +10,23 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import anyio
 
-from ._batch import Signal, TaskSet
-from ._client import ApiRequest, parse_json
-from ._convert import ConversionError, structure_execution
-from ._retry import PollPolicy, parse_retry_after, poll_delay
-from ._validate import check_id
-from .errors import (
+from .._convert import ConversionError, structure_execution
+from .._handle import ClientHandle
+from .._request import ApiRequest, parse_json
+from .._retry import PollPolicy, parse_retry_after, poll_delay
+from .._validate import check_id
+from ..errors import (
     APIError,
     InvalidResponseError,
     RateLimitError,
     TransportError,
     WaitTimeoutError,
 )
-from .models import WorkflowExecution
-
-if TYPE_CHECKING:
-    from ._client import TransactionLink
+from ..models import WorkflowExecution
+from .base import Signal, TaskSet
 
 __all__ = [
     "WaitBatch",
@@ -85,7 +82,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 async def wait_for_completion(
-    client: TransactionLink,
+    client: ClientHandle,
     execution_id: str,
     *,
     timeout: float | None = None,  # noqa: ASYNC109 (the public contract's name; it is a deadline)
@@ -107,14 +104,14 @@ async def wait_for_completion(
 class _Listener:
     """The waiter's current wake-up event; renewed before each check a wake-up triggers."""
 
-    def __init__(self, client: TransactionLink, execution_id: str) -> None:
+    def __init__(self, client: ClientHandle, execution_id: str) -> None:
         self._client = client
         self._execution_id = execution_id
         self._context: AbstractContextManager[anyio.Event] | None = None
         self.event = self._listen()
 
     def _listen(self) -> anyio.Event:
-        context = self._client._wake.listen(self._execution_id)
+        context = self._client.wakeups.listen(self._execution_id)
         event = context.__enter__()
         self._context = context
         return event
@@ -136,7 +133,7 @@ class _Listener:
 class _Waiter:
     """One execution's wait: what it saw last, and the loop of sleeps and checks."""
 
-    def __init__(self, client: TransactionLink, execution_id: str, policy: PollPolicy) -> None:
+    def __init__(self, client: ClientHandle, execution_id: str, policy: PollPolicy) -> None:
         self.client = client
         self.execution_id = execution_id
         self.policy = policy

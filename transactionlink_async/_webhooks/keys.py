@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 import anyio
 import attrs
 
-from .errors import TransactionLinkError, WebhookKeyUnavailableError, WebhookVerificationError
+from ..errors import TransactionLinkError, WebhookKeyUnavailableError, WebhookVerificationError
 
 __all__ = ["KeyCache", "TokenBucket"]
 

@@ -21,11 +21,11 @@ from typing import Any, cast
 import anyio
 import attrs
 
-from ._batch import Signal, TaskSet
-from ._client import AnswerObserver
-from ._retry import parse_retry_after
-from ._validate import check_concurrency
-from .models import LaunchOutcome, LaunchRequest, WorkflowExecution
+from .._request import AnswerObserver
+from .._retry import parse_retry_after
+from .._validate import check_concurrency
+from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
+from .base import Signal, TaskSet
 
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",

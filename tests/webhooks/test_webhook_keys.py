@@ -13,7 +13,7 @@ from transactionlink_async import (
     WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
-from transactionlink_async._webhook_keys import KeyCache, TokenBucket
+from transactionlink_async._webhooks.keys import KeyCache, TokenBucket
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .webhooks import read_capped, receive
+from .body import read_capped
 
 if TYPE_CHECKING:
-    from ._client import TransactionLink
+    from .._client import TransactionLink
 
 __all__ = ["make_handler"]
 
@@ -25,7 +25,7 @@ def make_handler(
             # The rest of the body stays unread: the connection cannot be reused.
             response.force_close()
             return response
-        status, text = await receive(tl, request.headers, body, max_body=max_body)
+        status, text = await tl.webhooks.receive(request.headers, body, max_body=max_body)
         if status == 204:
             return web.Response(status=204)
         headers = {"Retry-After": "5"} if status == 503 else None

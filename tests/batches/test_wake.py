@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from transactionlink_async._wake import WakeRegistry
+from transactionlink_async._batches.wake import WakeRegistry
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transactionlink_async import WebhookVerificationError
-from transactionlink_async._jws import (
+from transactionlink_async._webhooks.jws import (
     MAX_HEADER_LENGTH,
     load_rsa_public_key,
     parse_detached_jws,

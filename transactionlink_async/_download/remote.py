@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ._retry import RetryPolicy, backoff_delay
-from ._s3 import (
+from .._retry import RetryPolicy, backoff_delay
+from .._session import NoAnswer
+from ..errors import ResultDownloadError
+from .decide import (
     Accept,
     Complete,
     Fail,
@@ -23,9 +25,7 @@ from ._s3 import (
     resumable,
     url_lifetime,
 )
-from ._s3_session import S3Response, S3Session
-from ._transport import NoAnswer
-from .errors import ResultDownloadError
+from .s3_session import S3Response, S3Session
 
 __all__ = ["BodyRestarted", "RemoteBody"]
 

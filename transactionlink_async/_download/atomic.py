@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._threads import run_blocking
+from .._threads import run_blocking
 
 __all__ = ["AtomicFile"]
 

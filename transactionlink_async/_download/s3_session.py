@@ -8,9 +8,8 @@ from collections.abc import Mapping
 import aiohttp
 import yarl
 
-from ._retry import Failure
-from ._transport import NoAnswer, Timeouts, describe
-from .errors import ClientClosedError
+from .._retry import Failure
+from .._session import LazySession, NoAnswer, SessionSettings, describe, no_answer
 
 __all__ = ["S3Response", "S3Session"]
 
@@ -78,55 +77,25 @@ class S3Session:
     only connect and idle-read ones, so a long download is never cut for taking long.
     """
 
-    def __init__(self, *, timeouts: Timeouts, max_connections: int, user_agent: str) -> None:
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.connect, sock_read=timeouts.read
+    def __init__(self, settings: SessionSettings) -> None:
+        timeouts = settings.timeouts
+        self._session = LazySession(
+            settings,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=timeouts.connect, sock_read=timeouts.read
+            ),
+            auto_decompress=False,
+            read_bufsize=_READ_BUFFER,
         )
-        self._max_connections = max_connections
-        self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ClientClosedError("this TransactionLink client is closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0),
-                timeout=self._timeout,
-                headers={"User-Agent": self._user_agent},
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-                auto_decompress=False,
-                read_bufsize=_READ_BUFFER,
-            )
-            # aiohttp silently resends an idempotent request once on a dropped keep-alive
-            # connection; the download's own attempt count must be exact.
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError(
-                "this TransactionLink client was first used in another event loop; "
-                "create one client per loop"
-            )
-        return self._session
 
     async def get(self, url: yarl.URL, headers: Mapping[str, str]) -> S3Response:
         """Send one GET for `url` exactly as given; the caller must close the answer."""
-        session = self._get_session()
+        session = self._session.get()
         try:
             response = await session.get(url, headers=headers, allow_redirects=False)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise NoAnswer(Failure.NOT_SENT, describe(exc)) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise NoAnswer(Failure.NO_ANSWER, describe(exc)) from exc
+            raise no_answer(exc) from exc
         return S3Response(response)
 
     async def aclose(self) -> None:
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.aclose()

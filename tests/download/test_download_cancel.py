@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from transactionlink_async import OrganizationToken, RetryPolicy, TransactionLink
-from transactionlink_async._atomic import AtomicFile
+from transactionlink_async._download.atomic import AtomicFile
 from transactionlink_async.testing import FakeTransactionLink, GeneratedJson
 
 pytestmark = pytest.mark.anyio

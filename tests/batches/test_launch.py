@@ -23,7 +23,7 @@ from transactionlink_async import (
     TransactionLink,
     TransportError,
 )
-from transactionlink_async._launch import Aimd, aimd_rate_limited, aimd_success
+from transactionlink_async._batches.launch import Aimd, aimd_rate_limited, aimd_success
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio

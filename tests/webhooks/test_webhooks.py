@@ -286,7 +286,7 @@ async def test_a_slow_key_endpoint_is_key_unavailable_within_the_fetch_timeout(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     fake.inject("GET", KEY_PATH, delay=5.0)
-    webhooks = Webhooks(tl, fetch_timeout=0.2)
+    webhooks = Webhooks(tl._handle, fetch_timeout=0.2)
     started = time.monotonic()
     with pytest.raises(WebhookKeyUnavailableError):
         await webhooks.verify(*fake.webhooks.signed(EVENT))
@@ -310,7 +310,7 @@ async def test_handle_wakes_the_listeners_of_the_execution(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     headers, body = fake.webhooks.signed(EVENT)
-    with tl._wake.listen("w-1") as woken, tl._wake.listen("other") as not_woken:
+    with tl._handle.wakeups.listen("w-1") as woken, tl._handle.wakeups.listen("other") as not_woken:
         event = await tl.webhooks.handle(headers, body)
         assert woken.is_set()
         assert not not_woken.is_set()
@@ -346,7 +346,7 @@ async def test_handle_refuses_on_a_closed_client_even_with_the_key_cached(
     headers, body = fake.webhooks.signed(EVENT)
     await tl.webhooks.handle(headers, body)
     await tl.aclose()
-    with tl._wake.listen("w-1") as woken:
+    with tl._handle.wakeups.listen("w-1") as woken:
         with pytest.raises(ClientClosedError):
             await tl.webhooks.handle(headers, body)
         assert not woken.is_set()
@@ -358,7 +358,7 @@ async def test_handle_wakes_nobody_when_verification_fails(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     headers, body = fake.webhooks.signed(EVENT, "tampered")
-    with tl._wake.listen("w-1") as woken:
+    with tl._handle.wakeups.listen("w-1") as woken:
         with pytest.raises(WebhookVerificationError):
             await tl.webhooks.handle(headers, body)
         assert not woken.is_set()
@@ -382,7 +382,7 @@ async def test_a_webhook_ends_a_long_poll_wait_with_one_confirming_get(
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             # Until the waiter listens with no request out: the fake's state has no event.
-            while tl._wake.waiting(execution.id) == 0 or fake.in_flight("GET", path):  # noqa: ASYNC110
+            while tl._handle.wakeups.waiting(execution.id) == 0 or fake.in_flight("GET", path):  # noqa: ASYNC110
                 await anyio.sleep(0.01)
             await anyio.sleep(0.1)
             gets_before = fake.count("GET", path)

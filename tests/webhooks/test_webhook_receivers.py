@@ -120,7 +120,7 @@ async def test_a_signed_delivery_is_answered_204_and_wakes_the_waiter(
 ) -> None:
     tl = client_for(fake)
     async with serving(tl) as url:
-        with tl._wake.listen("w-1") as woken:
+        with tl._handle.wakeups.listen("w-1") as woken:
             delivery = await fake.webhooks.send(url, {"workflowId": "w-1", "status": "COMPLETED"})
             assert woken.is_set()
         unencoded = await fake.webhooks.send(url, {"workflowId": "w-2"}, variant="b64_false")
@@ -136,7 +136,7 @@ async def test_a_forged_delivery_is_answered_400_and_wakes_nobody(
 ) -> None:
     tl = client_for(fake)
     async with serving(tl) as url:
-        with tl._wake.listen("w-1") as woken:
+        with tl._handle.wakeups.listen("w-1") as woken:
             delivery = await fake.webhooks.send(
                 url, {"workflowId": "w-1", "status": "COMPLETED"}, variant=variant, retries=0
             )
@@ -186,7 +186,7 @@ async def test_the_fakes_subscription_delivers_completion_events(
     async with uvicorn_serving(fastapi_app(tl)) as url:
         fake.webhooks.subscribe(url)
         execution = await tl.workflows.initialise(workflow_definition_id="kyc", locale="en")
-        with tl._wake.listen(execution.id) as woken:
+        with tl._handle.wakeups.listen(execution.id) as woken:
             fake.set_status(execution.id, "COMPLETED")
             with anyio.fail_after(2):
                 await woken.wait()
@@ -240,7 +240,7 @@ async def test_a_closed_client_answers_503_even_with_the_key_cached(
     async with serving(tl) as url:
         warm = await fake.webhooks.send(url, {"workflowId": "w-1"}, retries=0)
         await tl.aclose()  # e.g. the app's shutdown began; the server still answers
-        with tl._wake.listen("w-2") as woken:
+        with tl._handle.wakeups.listen("w-2") as woken:
             late = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=0)
             assert not woken.is_set()
     assert [a.status for a in warm.attempts] == [204]

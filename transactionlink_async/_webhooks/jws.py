@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._validate import check_id
-from .errors import WebhookVerificationError
+from .._validate import check_id
+from ..errors import WebhookVerificationError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
