@@ -148,10 +148,8 @@ class RedisJournal(Journal):
             ) from exc
 
     async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        script = self._scripts.get(name)
-        if script is None:
-            self._redis()
-            script = self._scripts[name]
+        self._redis()  # refuses a closed journal
+        script = self._scripts[name]
         return await self._call(script(keys=list(keys), args=list(args)))
 
     def _lease_ms(self) -> int:
