@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import attrs
 
@@ -13,6 +14,8 @@ from ._model import JournalEntry, KeyState, Lookup, check_key, encode_execution
 from ._states import Change
 
 __all__ = ["Claim", "Journal"]
+
+J = TypeVar("J", bound="Journal")
 
 
 @attrs.frozen(kw_only=True)
@@ -73,7 +76,7 @@ class Journal(abc.ABC):
         """Wait for the changes under way, then release the journal's connections."""
         await self._close()
 
-    async def __aenter__(self) -> Journal:
+    async def __aenter__(self: J) -> J:
         return self
 
     async def __aexit__(
