@@ -28,16 +28,6 @@ from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
-
-
-@pytest.fixture
-async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
-    async with TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    ) as client:
-        yield client
-
 
 def request(n: int = 0, **changes: Any) -> LaunchRequest:
     fields: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -15,8 +14,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from types import TracebackType
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import anyio
 import attrs
@@ -25,7 +23,7 @@ from .._request import AnswerObserver
 from .._retry import parse_retry_after
 from .._validate import check_concurrency
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
-from .base import Signal, TaskSet
+from .base import BatchIterator, Signal, TaskSet
 
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",
@@ -88,7 +86,7 @@ def _launch_request(item: object) -> LaunchRequest:
     return item
 
 
-class LaunchBatch:
+class LaunchBatch(BatchIterator[LaunchOutcome]):
     """The async iterator `launch_many` returns: one `LaunchOutcome` per request.
 
     Outcomes come in completion order. New launches start only while the loop asks for
@@ -97,6 +95,8 @@ class LaunchBatch:
     (or `await batch.aclose()`) waits for them, and cancels them when the block ends
     with an error or a cancellation.
     """
+
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -108,46 +108,27 @@ class LaunchBatch:
         max_pause: float = 60.0,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._run = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
-        # Once nobody can read the outcomes, nothing new may be launched or read.
-        finalizer = weakref.finalize(self, self._run.abandon)
-        finalizer.atexit = False
+        self._launches = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
+        super().__init__(self._launches)
 
     @property
     def current_limit(self) -> int:
         """How many launches may be in flight now (lowered by 429s, then regained)."""
-        return self._run.aimd.limit
+        return self._launches.aimd.limit
 
     @property
     def in_flight(self) -> int:
         """Launches sent and not answered yet."""
-        return len(self._run.tasks)
+        return len(self._launches.tasks)
 
     @property
     def launched(self) -> int:
         """Requests sent so far (refused ones not counted)."""
-        return self._run.launched
-
-    def __aiter__(self) -> LaunchBatch:
-        return self
-
-    async def __anext__(self) -> LaunchOutcome:
-        return await self._run.next()
+        return self._launches.launched
 
     async def aclose(self) -> None:
         """Launch nothing more, and wait for the launches in flight to finish."""
-        await self._run.close(cancel=False)
-
-    async def __aenter__(self) -> LaunchBatch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._run.close(cancel=exc_type is not None)
+        await super().aclose()
 
 
 class _LaunchRun:
