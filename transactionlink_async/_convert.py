@@ -321,6 +321,8 @@ def _unstructure_launch_request_factory(cls: type[Any]) -> Callable[[Any], dict[
 
     def unstructure_launch_request(value: LaunchRequest) -> dict[str, Any]:
         body = unstructure_model(value)
+        # The journal's name for the request, not an API field.
+        body.pop("key", None)
         # POST /workflows requires `parameters`, even when there are none.
         body.setdefault("parameters", {})
         return body
