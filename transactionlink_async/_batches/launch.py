@@ -28,7 +28,10 @@ from .base import BatchIterator, Signal, TaskSet
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",
     "Aimd",
+    "Attempt",
+    "Indexed",
     "LaunchBatch",
+    "Settled",
     "aimd_rate_limited",
     "aimd_success",
 ]
@@ -37,6 +40,26 @@ DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
 Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
+#: What one launch slot does with a request (the default: send it; with a journal: claim,
+#: send, record), and the outcome it ends with.
+Attempt = Callable[
+    [int, LaunchRequest, Mapping[str, Any], AnswerObserver], Awaitable[LaunchOutcome]
+]
+
+
+@attrs.frozen
+class Settled:
+    """An input item whose outcome is known without sending anything (a journal's record)."""
+
+    outcome: LaunchOutcome
+
+
+@attrs.frozen
+class Indexed:
+    """An input item that carries its own position in the caller's input."""
+
+    index: int
+    request: LaunchRequest
 
 
 @attrs.frozen
@@ -100,15 +123,20 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
 
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest]
+        | AsyncIterable[LaunchRequest]
+        | AsyncIterable[Settled | Indexed],
         *,
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
         max_pause: float = 60.0,
+        attempt: Attempt | None = None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._launches = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
+        self._launches = _LaunchRun(
+            requests, concurrency, build_body, attempt or _plain_attempt(launch), max_pause
+        )
         super().__init__(self._launches)
 
     @property
@@ -131,15 +159,28 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
         await super().aclose()
 
 
+def _plain_attempt(launch: Launch) -> Attempt:
+    async def attempt(
+        index: int, request: LaunchRequest, body: Mapping[str, Any], observe: AnswerObserver
+    ) -> LaunchOutcome:
+        try:
+            execution = await launch(body, observe)
+        except Exception as exc:
+            return LaunchOutcome(index=index, request=request, error=exc)
+        return LaunchOutcome(index=index, request=request, execution=execution)
+
+    return attempt
+
+
 class _LaunchRun:
     """The state of a `LaunchBatch`, kept apart so its tasks never keep the iterator alive."""
 
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest] | AsyncIterable[Any],
         concurrency: int,
         build_body: BuildBody,
-        launch: Launch,
+        attempt: Attempt,
         max_pause: float,
     ) -> None:
         self._iter: Iterator[object] | None = None
@@ -154,7 +195,7 @@ class _LaunchRun:
                 f"got {type(requests).__name__}"
             )
         self._build_body = build_body
-        self._launch = launch
+        self._attempt = attempt
         self._max_pause = max_pause
         self.aimd = Aimd.start(concurrency)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
@@ -205,8 +246,14 @@ class _LaunchRun:
             item = self._take()
             if item is _NOTHING:
                 return
-            index = self._next_index
-            self._next_index += 1
+            if isinstance(item, Settled):
+                self._ready.append(item.outcome)
+                continue
+            if isinstance(item, Indexed):
+                index, item = item.index, item.request
+            else:
+                index = self._next_index
+                self._next_index += 1
             request = cast(LaunchRequest, item)
             try:
                 body = self._build_body(_launch_request(item))
@@ -266,13 +313,9 @@ class _LaunchRun:
             if status == 429:
                 self._rate_limited(epoch, headers)
 
-        try:
-            execution = await self._launch(body, observe)
-        except Exception as exc:
-            outcome = LaunchOutcome(index=index, request=request, error=exc)
-        else:
+        outcome = await self._attempt(index, request, body, observe)
+        if outcome.execution is not None and not outcome.resumed:
             self.aimd = aimd_success(self.aimd, epoch)
-            outcome = LaunchOutcome(index=index, request=request, execution=execution)
         # The consumer hears of it from the task set once this task has ended.
         self._ready.append(outcome)
 
