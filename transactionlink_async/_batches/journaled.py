@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 
 from .._request import AnswerObserver
 from .._threads import settle
@@ -43,6 +44,24 @@ async def _finish(awaitable: Awaitable[T]) -> T:
     task = asyncio.ensure_future(awaitable)
     await settle((task,))
     return task.result()
+
+
+@attrs.frozen
+class _End:
+    """The input is over (with the error that ended it, if any)."""
+
+    error: Exception | None
+
+
+def _repeated(item: Indexed) -> LaunchOutcome:
+    return LaunchOutcome(
+        index=item.index,
+        request=item.request,
+        error=ValueError(
+            f"key {item.request.key!r} is given more than once in this batch; "
+            "every request of a journaled batch needs its own key"
+        ),
+    )
 
 
 def _missing_key(request: LaunchRequest) -> Exception | None:
@@ -101,27 +120,42 @@ class JournaledLaunch:
     # -- the input the batch reads -----------------------------------------------------------
 
     async def items(self) -> AsyncIterator[Item]:
-        """Every input request as a Settled outcome or an Indexed launch, in input order
-        (set-aside keys come later)."""
-        index = 0
-        error: Exception | None = None
+        """Every input request as a Settled outcome or an Indexed launch (set-aside keys
+        come later). A task looks the next chunk up while this one is handed out."""
+        queue: asyncio.Queue[Item | _End] = asyncio.Queue(maxsize=2 * CHUNK)
+        producer = asyncio.ensure_future(self._produce(queue))
         try:
-            try:
-                async for chunk in read_in_chunks(self._requests, CHUNK):
-                    async for item in self._sort(chunk, index):
-                        yield item
-                    index += len(chunk)
-                    async for item in self._recheck():
-                        yield item
-            except Exception as exc:  # the input broke: finish what was read, then raise
-                error = exc
-            while self._deferred:
-                async for item in self._recheck(wait=True):
-                    yield item
+            while True:
+                item = await queue.get()
+                if isinstance(item, _End):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
         finally:
+            producer.cancel()
+            await settle((producer,))
             await self._end_run()
-        if error is not None:
-            raise error
+
+    async def _produce(self, queue: asyncio.Queue[Item | _End]) -> None:
+        error: Exception | None = None
+        index = 0
+        try:
+            async for chunk in read_in_chunks(self._requests, CHUNK):
+                for item in await self._sort(chunk, index):
+                    await queue.put(item)
+                index += len(chunk)
+                for item in await self._recheck():
+                    await queue.put(item)
+        except Exception as exc:  # the input broke: finish what was read, then raise
+            error = exc
+        try:
+            while self._deferred:
+                for item in await self._recheck(wait=True):
+                    await queue.put(item)
+        except Exception as exc:
+            error = error or exc
+        await queue.put(_End(error))
 
     async def _end_run(self) -> None:
         try:
@@ -129,40 +163,34 @@ class JournaledLaunch:
         except Exception:  # a journal gone away forgets runs on its own
             logger.debug("could not end journal run", exc_info=True)
 
-    async def _sort(self, chunk: list[object], first: int) -> AsyncIterator[Item]:
+    async def _sort(self, chunk: list[object], first: int) -> list[Item]:
+        """The chunk's items, each settled, to launch, or (held elsewhere) set aside."""
+        items: list[Item] = []
         keyed: list[Indexed] = []
         for index, item in enumerate(chunk, start=first):
             if not isinstance(item, LaunchRequest):
                 # The batch refuses it with its usual TypeError outcome.
-                yield Indexed(index, item)  # type: ignore[arg-type]
+                items.append(Indexed(index, item))  # type: ignore[arg-type]
                 continue
             problem = _missing_key(item)
             if problem is not None:
-                yield Settled(LaunchOutcome(index=index, request=item, error=problem))
+                items.append(Settled(LaunchOutcome(index=index, request=item, error=problem)))
             else:
                 keyed.append(Indexed(index, item))
         if not keyed:
-            return
+            return items
         lookups = await self._journal.lookup(
             [item.request.key for item in keyed],  # type: ignore[misc]
             run=self._run,
         )
         for item, found in zip(keyed, lookups, strict=True):
             if found.repeated:
-                yield Settled(
-                    LaunchOutcome(
-                        index=item.index,
-                        request=item.request,
-                        error=ValueError(
-                            f"key {item.request.key!r} is given more than once in this "
-                            "batch; every request of a journaled batch needs its own key"
-                        ),
-                    )
-                )
+                items.append(Settled(_repeated(item)))
                 continue
             decided = await self._decide(item, found.entry)
             if decided is not None:
-                yield decided
+                items.append(decided)
+        return items
 
     async def _decide(self, item: Indexed, entry: JournalEntry | None) -> Item | None:
         """What to do with a key, given its entry: launch, settle, or set aside (None)."""
@@ -193,23 +221,23 @@ class JournaledLaunch:
                 logger.debug("could not keep the fetched execution", exc_info=True)
         return LaunchOutcome(index=index, request=request, execution=execution, resumed=True)
 
-    async def _recheck(self, *, wait: bool = False) -> AsyncIterator[Item]:
+    async def _recheck(self, *, wait: bool = False) -> list[Item]:
         """Look again at the keys set aside; with `wait`, until one of them moves."""
         delay = FIRST_RECHECK
+        items: list[Item] = []
         while self._deferred:
             keys = list(self._deferred)
             entries = await self._journal.get_many(keys)
-            moved = False
             for key, entry in zip(keys, entries, strict=True):
                 if entry is None or entry.state is not KeyState.CLAIMED:
-                    moved = True
                     decided = await self._decide(self._deferred.pop(key), entry)
                     if decided is not None:
-                        yield decided
-            if moved or not wait:
-                return
+                        items.append(decided)
+            if items or not wait:
+                break
             await anyio.sleep(delay)
             delay = min(delay * 2, LAST_RECHECK)
+        return items
 
     # -- one attempt, in a launch slot -------------------------------------------------------
 

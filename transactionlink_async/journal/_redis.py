@@ -19,7 +19,7 @@ from ..coordination._connection import connect, redacted_url, require_redis
 from ..errors import ClientClosedError
 from ._base import Claim, Journal
 from ._errors import JournalUnavailableError
-from ._model import JournalEntry, KeyState, Lookup
+from ._model import STATE_BY_VALUE, JournalEntry, KeyState, Lookup
 from ._redis_scripts import CHANGE, CLAIM, LOOKUP
 from ._states import Change, Record, view
 
@@ -60,7 +60,7 @@ def _check_seconds(what: str, value: object, *, minimum: float) -> float:
 def _record(raw: bytes | str) -> Record:
     data: dict[str, Any] = json.loads(raw)
     return Record(
-        state=KeyState(data["s"]),
+        state=STATE_BY_VALUE[data["s"]],
         owner=data.get("o"),
         execution_id=data.get("x"),
         execution=data.get("e"),

@@ -9,7 +9,7 @@ from typing import Any
 from ._base import Claim
 from ._errors import JournalBusyError, JournalError
 from ._group import Outcome
-from ._model import JournalEntry, KeyState, Lookup
+from ._model import STATE_BY_VALUE, JournalEntry, KeyState, Lookup
 from ._states import Change, Record, apply, claim, view
 
 __all__ = ["SqliteStore"]
@@ -51,7 +51,7 @@ _CHUNK = 500
 
 def _record(row: Sequence[Any]) -> Record:
     return Record(
-        state=KeyState(row[1]),
+        state=STATE_BY_VALUE[row[1]],
         owner=row[2],
         execution_id=row[3],
         execution=row[4],
