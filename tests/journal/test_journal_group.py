@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from transactionlink_async._threads import start
 from transactionlink_async.journal._group import GroupCommit, Outcome
 
 pytestmark = pytest.mark.anyio
@@ -40,6 +41,12 @@ class Recorder:
         return outcomes
 
 
+def in_thread(
+    run_batch: Callable[[Sequence[Callable[[], Any]]], list[Outcome]],
+) -> GroupCommit[Any]:
+    return GroupCommit(functools.partial(start, run_batch))
+
+
 def identity(value: int) -> int:
     return value
 
@@ -52,7 +59,7 @@ async def until(event: threading.Event) -> None:
 
 async def test_operations_submitted_together_share_batches_off_the_loop() -> None:
     recorder = Recorder()
-    group = GroupCommit(recorder)
+    group = in_thread(recorder)
     recorder.hold.clear()
     first = asyncio.ensure_future(group.submit(lambda: "first"))
     await until(recorder.entered)
@@ -67,7 +74,7 @@ async def test_operations_submitted_together_share_batches_off_the_loop() -> Non
 
 
 async def test_an_operation_error_reaches_only_its_submitter() -> None:
-    group = GroupCommit(Recorder())
+    group = in_thread(Recorder())
 
     def fail() -> None:
         raise ValueError("refused")
@@ -94,7 +101,7 @@ async def test_a_batch_failure_reaches_every_submitter_and_the_next_batch_runs()
             raise OSError("disk I/O error")
         return outcomes
 
-    group = GroupCommit(run_batch)
+    group = in_thread(run_batch)
     first = asyncio.ensure_future(group.submit(lambda: 1))
     await until(recorder.entered)
     second = [asyncio.ensure_future(group.submit(lambda: 2)) for _ in range(3)]
@@ -109,7 +116,7 @@ async def test_a_batch_failure_reaches_every_submitter_and_the_next_batch_runs()
 
 async def test_a_cancelled_submitter_waits_for_its_batch_then_undoes_it() -> None:
     recorder = Recorder()
-    group = GroupCommit(recorder)
+    group = in_thread(recorder)
     recorder.hold.clear()
     done: list[str] = []
 
@@ -134,7 +141,7 @@ async def test_a_cancelled_submitter_waits_for_its_batch_then_undoes_it() -> Non
 
 async def test_drain_waits_for_everything_submitted() -> None:
     recorder = Recorder()
-    group = GroupCommit(recorder)
+    group = in_thread(recorder)
     recorder.hold.clear()
     tasks = [asyncio.ensure_future(group.submit(functools.partial(identity, n))) for n in range(5)]
     await until(recorder.entered)

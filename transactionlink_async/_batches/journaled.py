@@ -300,7 +300,8 @@ class JournaledLaunch:
             return LaunchOutcome(index=index, request=request, error=error)
         # The slot stays taken until the answer is on record: at most `concurrency` keys
         # are ever claimed without one.
-        await _finish(self._record(key, execution))
+        # (A journal applies a change even when its caller is cancelled.)
+        await self._record(key, execution)
         return LaunchOutcome(index=index, request=request, execution=execution)
 
     async def _forget_claim(self, key: str, *, in_doubt: bool) -> None:

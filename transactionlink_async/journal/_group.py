@@ -1,70 +1,78 @@
-"""Group commit: blocking operations run in a worker thread, one batch (one commit) at a time."""
+"""Group commit: operations submitted together run as one batch (one commit, one round trip)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._threads import settle, start
+from .._threads import settle
 
 __all__ = ["GroupCommit", "Outcome"]
 
 T = TypeVar("T")
+Op = TypeVar("Op")
 
 #: An operation's outcome in a batch: (True, value) or (False, the exception it raised).
 Outcome = tuple[bool, Any]
-RunBatch = Callable[[Sequence[Callable[[], Any]]], list[Outcome]]
+#: Starts one batch (in a worker thread, or as a task) and gives its outcomes, in order.
+StartBatch = Callable[[Sequence[Any]], "asyncio.Future[list[Outcome]]"]
 
 
 @attrs.define
-class _Item:
-    op: Callable[[], Any]
+class _Item(Generic[Op]):
+    op: Op
     future: asyncio.Future[Any]
+    job: asyncio.Future[list[Outcome]] | None = None
+    outcome: Outcome | None = None
 
 
-class GroupCommit:
-    """Runs operations through `run_batch` in a worker thread, never two batches at once.
+class GroupCommit(Generic[Op]):
+    """Runs operations through `start_batch`, never two batches at once.
 
     Operations submitted while a batch runs wait and go together into the next one, so
-    a hundred concurrent claims cost one durable commit, not a hundred. Each submitter
-    waits until its batch has ended, even when cancelled (see `_threads.settle`): what a
-    cancelled caller asked for may have been committed, and the caller must know.
+    a hundred concurrent claims cost one durable commit (or one Redis round trip), not a
+    hundred. Every submitted operation runs, even when its submitter is cancelled: the
+    submitter then waits for it before the cancel goes on (what a cancelled caller asked
+    for may have been committed, and the caller must know).
     """
 
-    def __init__(self, run_batch: RunBatch) -> None:
-        self._run_batch = run_batch
-        self._pending: list[_Item] = []
+    def __init__(self, start_batch: StartBatch) -> None:
+        self._start_batch = start_batch
+        self._pending: list[_Item[Op]] = []
         self._job: asyncio.Future[list[Outcome]] | None = None
 
-    async def submit(
-        self,
-        op: Callable[[], T],
-        *,
-        undo: Callable[[T], Callable[[], object] | None] | None = None,
-    ) -> T:
-        """`op()` in the next batch; its value, or the exception it raised.
+    async def submit(self, op: Op, *, undo: Callable[[Any], Op | None] | None = None) -> Any:
+        """Run `op` in the next batch: its value, or the exception it raised.
 
         When the caller is cancelled but `op` succeeded, the operation `undo(value)`
         returns (if any) runs too before the cancel is raised.
         """
-        item = _Item(op, asyncio.get_running_loop().create_future())
+        item: _Item[Op] = _Item(op, asyncio.get_running_loop().create_future())
         self._pending.append(item)
         self._kick()
         try:
-            await settle((item.future,))
+            return await item.future
         except asyncio.CancelledError:
-            future = item.future
-            if undo is not None and not future.cancelled() and future.exception() is None:
-                undo_op = undo(future.result())
+            # The cancel may have cancelled our future; the operation runs all the same.
+            while item.outcome is None:
+                if self._job is None:
+                    self._kick()
+                job = item.job or self._job
+                assert job is not None
+                # We raise a cancel below anyway: a repeated one only may not cut this short.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settle((job,))
+            ok, value = item.outcome
+            if ok and undo is not None:
+                undo_op = undo(value)
                 if undo_op is not None:
                     await self.submit(undo_op)
             raise
-        value: T = item.future.result()
-        return value
 
     async def drain(self) -> None:
         """Wait until every submitted operation has run."""
@@ -78,23 +86,29 @@ class GroupCommit:
         if self._job is not None or not self._pending:
             return
         batch, self._pending = self._pending, []
-        self._job = start(self._run_batch, [item.op for item in batch])
-        self._job.add_done_callback(functools.partial(self._finished, batch))
+        job = self._start_batch([item.op for item in batch])
+        self._job = job
+        for item in batch:
+            item.job = job
+        job.add_done_callback(functools.partial(self._finished, batch))
 
-    def _finished(self, batch: list[_Item], job: asyncio.Future[list[Outcome]]) -> None:
+    def _finished(self, batch: list[_Item[Op]], job: asyncio.Future[list[Outcome]]) -> None:
         self._job = None
-        failure = None if job.cancelled() else job.exception()
-        for index, item in enumerate(batch):
-            if item.future.done():
+        if job.cancelled():
+            outcomes: list[Outcome] = [(False, asyncio.CancelledError())] * len(batch)
+        elif job.exception() is not None:
+            outcomes = [(False, job.exception())] * len(batch)
+        else:
+            outcomes = job.result()
+        for item, outcome in zip(batch, outcomes, strict=True):
+            item.outcome = outcome
+            if item.future.done():  # cancelled with its submitter
                 continue
-            if job.cancelled():
-                item.future.cancel()
-            elif failure is not None:
-                item.future.set_exception(failure)
-                continue
-            ok, value = job.result()[index]
+            ok, value = outcome
             if ok:
                 item.future.set_result(value)
+            elif isinstance(value, asyncio.CancelledError):
+                item.future.cancel()
             else:
                 item.future.set_exception(value)
         self._kick()

@@ -6,11 +6,11 @@ import enum
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
-from .._convert import structure_execution, unstructure
 from ..models import WorkflowExecution, WorkflowStatus, status_from_text
 
 __all__ = [
@@ -29,9 +29,14 @@ MAX_KEY_LENGTH = 512
 # Control characters would make keys unreadable in logs and ambiguous in a JSON lines file.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# Secrets stay out of the journal: an interactive execution's token, and the link that
-# may carry it in its query.
-_SECRET_FIELDS = ("token", "link")
+# Left out of the journal: the secrets (an interactive execution's token, and the link
+# that may carry it in its query), and the free-form JSON (the parameters are the
+# request's own; a journal row stays small and holds no copy of customer data).
+_LEFT_OUT = frozenset({"token", "link", "parameters", "ui_options", "origin"})
+_KEPT_FIELDS = tuple(
+    field.name for field in attrs.fields(WorkflowExecution) if field.name not in _LEFT_OUT
+)
+_FIELD_SET = frozenset(_KEPT_FIELDS)
 
 
 class KeyState(str, enum.Enum):
@@ -58,7 +63,8 @@ STATE_BY_VALUE: Mapping[str, KeyState] = {state.value: state for state in KeySta
 @attrs.frozen(kw_only=True)
 class JournalEntry:
     """One key's record. `execution` is what the launch answered, minus its secrets
-    (`token`, `link`); it is `None` when the execution was recorded by `resolve`."""
+    (`token`, `link`) and free-form JSON (`parameters`, `ui_options`, `origin`); it is
+    `None` when the execution was recorded by `resolve` from an id alone."""
 
     key: str
     state: KeyState
@@ -94,17 +100,29 @@ def check_key(value: object) -> str:
 
 
 def encode_execution(execution: WorkflowExecution) -> str:
-    """The JSON text a journal keeps for `execution`: everything but its secrets."""
-    data = unstructure(attrs.evolve(execution, token=None, link=None))
-    for name in _SECRET_FIELDS:
-        data.pop(name, None)
+    """The JSON text a journal keeps for `execution`: its plain fields, no secret.
+
+    Written by hand, not by the API converter: it runs once per launch, on the hot path.
+    """
+    data: dict[str, Any] = {}
+    for name in _KEPT_FIELDS:
+        value = getattr(execution, name)
+        if value is None:
+            continue
+        data[name] = value.isoformat() if isinstance(value, datetime) else value
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_execution(text: str) -> WorkflowExecution:
-    """The execution `encode_execution` wrote."""
-    data: Mapping[str, Any] = json.loads(text)
-    return structure_execution(data)
+    """The execution `encode_execution` wrote (fields this version does not know are
+    left out)."""
+    data: dict[str, Any] = json.loads(text)
+    kept = {name: value for name, value in data.items() if name in _FIELD_SET}
+    kept["status"] = status_from_text(kept["status"])
+    expires_at = kept.get("expires_at")
+    if expires_at is not None:
+        kept["expires_at"] = datetime.fromisoformat(expires_at)
+    return WorkflowExecution(**kept)
 
 
 def status_of(text: str | None) -> WorkflowStatus | str | None:

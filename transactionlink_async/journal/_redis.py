@@ -9,18 +9,20 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import attrs
 
 from .._lograte import RateLimitedLog
 from ..coordination._connection import connect, redacted_url, require_redis
 from ..errors import ClientClosedError
 from ._base import Claim, Journal
 from ._errors import JournalUnavailableError
+from ._group import GroupCommit, Outcome
 from ._model import STATE_BY_VALUE, JournalEntry, KeyState, Lookup
-from ._redis_scripts import CHANGE, CLAIM, LOOKUP
+from ._redis_scripts import APPLY
 from ._states import Change, Record, view
 
 if TYPE_CHECKING:
@@ -75,6 +77,70 @@ def _entry(key: str, raw: bytes | str | None, live: object) -> JournalEntry | No
     return view(key, _record(raw), lambda _owner: bool(live))
 
 
+@attrs.frozen
+class _Op:
+    """One operation of a batch: its script arguments, and how to read its reply."""
+
+    args: tuple[Any, ...]
+    read: Callable[[Any], Outcome]
+
+
+def _ok(reply: Any) -> Outcome:
+    return (True, None)
+
+
+def _lookup_op(keys: list[str], run: str | None) -> _Op:
+    def read(reply: Any) -> Outcome:
+        return (
+            True,
+            [
+                Lookup(_entry(key, reply[3 * i + 1], reply[3 * i + 2]), repeated=bool(reply[3 * i]))
+                for i, key in enumerate(keys)
+            ],
+        )
+
+    code = "G" if run is None else "L"
+    return _Op((code, run or "", len(keys), *keys), read)
+
+
+def _claim_op(key: str) -> _Op:
+    def read(reply: Any) -> Outcome:
+        won, raw, live = reply
+        if won:
+            return (True, Claim(won=True, entry=JournalEntry(key=key, state=KeyState.CLAIMED)))
+        return (True, Claim(won=False, entry=_entry(key, raw, live)))
+
+    return _Op(("C", key), read)
+
+
+def _change_op(key: str, change: Change) -> _Op:
+    def read(reply: Any) -> Outcome:
+        if reply in (b"ok", "ok"):
+            return (True, None)
+        if reply in (b"busy", "busy"):
+            return (
+                False,
+                ValueError(
+                    f"key {key!r} is being launched right now by a running batch; "
+                    "resolve it once that batch has ended"
+                ),
+            )
+        return (False, ValueError(f"the journal refused the change {change.kind!r}: {reply!r}"))
+
+    return _Op(
+        (
+            "X",
+            key,
+            change.kind,
+            change.execution_id or "",
+            change.execution or "",
+            change.status or "",
+            change.result or "",
+        ),
+        read,
+    )
+
+
 class RedisJournal(Journal):
     """A launch journal in Redis, shared by every process that opens the same `name`.
 
@@ -114,7 +180,8 @@ class RedisJournal(Journal):
         self._lease_prefix = prefix + "owner:"
         self._seen_prefix = prefix + "seen:"
         self._client: Redis | None = None
-        self._scripts: dict[str, Any] = {}
+        self._apply: Any = None
+        self._group: GroupCommit[_Op] = GroupCommit(self._start_batch)
         self._renewal: asyncio.Task[None] | None = None
         self._closed = False
         self._warn = RateLimitedLog(logger, logging.WARNING)
@@ -133,8 +200,7 @@ class RedisJournal(Journal):
             raise ClientClosedError(f"{self!r} is closed; open a new one")
         if self._client is None:
             self._client = connect(self._url, timeout=self._timeout)
-            for name, source in (("lookup", LOOKUP), ("claim", CLAIM), ("change", CHANGE)):
-                self._scripts[name] = self._client.register_script(source)
+            self._apply = self._client.register_script(APPLY)
         return self._client
 
     async def _call(self, call: Awaitable[T]) -> T:
@@ -147,10 +213,26 @@ class RedisJournal(Journal):
                 f"answer ({type(exc).__name__}: {exc}); nothing was launched on its behalf"
             ) from exc
 
-    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    # -- batches: every operation goes through one script call per round trip --------------
+
+    async def _submit(self, op: _Op, undo: Callable[[Any], _Op | None] | None = None) -> Any:
         self._redis()  # refuses a closed journal
-        script = self._scripts[name]
-        return await self._call(script(keys=list(keys), args=list(args)))
+        return await self._group.submit(op, undo=undo)
+
+    def _start_batch(self, ops: Sequence[_Op]) -> asyncio.Future[list[Outcome]]:
+        return asyncio.ensure_future(self._run_batch(ops))
+
+    async def _run_batch(self, ops: Sequence[_Op]) -> list[Outcome]:
+        args: list[Any] = [
+            self._lease_prefix,
+            self._owner,
+            self._seen_prefix,
+            max(60_000, self._lease_ms() * 6),
+        ]
+        for op in ops:
+            args.extend(op.args)
+        replies = await self._call(self._apply(keys=[self._entries], args=args))
+        return [op.read(reply) for op, reply in zip(ops, replies, strict=True)]
 
     def _lease_ms(self) -> int:
         return max(1, round(self._lease * 1000))
@@ -184,74 +266,33 @@ class RedisJournal(Journal):
     # -- the operations ----------------------------------------------------------------------
 
     async def _lookup(self, keys: list[str], run: str) -> list[Lookup]:
-        seen = self._seen_prefix + run
-        ttl = max(60_000, self._lease_ms() * 6)
         lookups: list[Lookup] = []
         for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start : start + _LOOKUP_CHUNK]
-            reply = await self._script(
-                "lookup",
-                (self._entries, seen),
-                (self._lease_prefix, self._owner, ttl, *chunk),
-            )
-            for index, key in enumerate(chunk):
-                repeated, raw, live = reply[3 * index : 3 * index + 3]
-                lookups.append(Lookup(_entry(key, raw, live), repeated=bool(repeated)))
+            lookups.extend(await self._submit(_lookup_op(keys[start : start + _LOOKUP_CHUNK], run)))
         return lookups
 
     async def _get_many(self, keys: list[str]) -> list[JournalEntry | None]:
         entries: list[JournalEntry | None] = []
         for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start : start + _LOOKUP_CHUNK]
-            reply = await self._script(
-                "lookup",
-                (self._entries, self._entries),
-                (self._lease_prefix, self._owner, 0, *chunk),
-            )
-            for index, key in enumerate(chunk):
-                _, raw, live = reply[3 * index : 3 * index + 3]
-                entries.append(_entry(key, raw, live))
+            found = await self._submit(_lookup_op(keys[start : start + _LOOKUP_CHUNK], None))
+            entries.extend(lookup.entry for lookup in found)
         return entries
 
     async def _claim(self, key: str) -> Claim:
         await self._hold_lease()
-        try:
-            won, raw, live = await self._script(
-                "claim", (self._entries,), (self._lease_prefix, self._owner, key)
-            )
-        except asyncio.CancelledError:
-            # The claim may have been applied before the cancel: give it back, since
-            # nothing was sent for it (only our own claim can be released).
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                with anyio.fail_after(self._timeout):
-                    await self._change(key, Change(kind="released"))
-            raise
-        return Claim(won=bool(won), entry=_entry(key, raw, live))
+
+        def undo(claimed: Claim) -> _Op | None:
+            # Cancelled before sending: the claim is ours and nothing went out.
+            return _change_op(key, Change(kind="released")) if claimed.won else None
+
+        claim: Claim = await self._submit(_claim_op(key), undo)
+        return claim
 
     async def _change(self, key: str, change: Change) -> None:
-        reply = await self._script(
-            "change",
-            (self._entries,),
-            (
-                self._lease_prefix,
-                self._owner,
-                key,
-                change.kind,
-                change.execution_id or "",
-                change.execution or "",
-                change.status or "",
-                change.result or "",
-            ),
-        )
-        if reply in (b"busy", "busy"):
-            raise ValueError(
-                f"key {key!r} is being launched right now by a running batch; "
-                "resolve it once that batch has ended"
-            )
+        await self._submit(_change_op(key, change))
 
     async def _end_run(self, run: str) -> None:
-        client = self._redis()
-        await self._call(client.delete(self._seen_prefix + run))
+        await self._submit(_Op(("E", run), _ok))
 
     async def entries(self, state: KeyState | None = None) -> AsyncIterator[JournalEntry]:
         """Every entry (or those in `state`), page by page, in no particular order."""
@@ -293,9 +334,10 @@ class RedisJournal(Journal):
     async def _close(self) -> None:
         if self._closed:
             return
+        self._closed = True
+        await self._group.drain()
         renewal, self._renewal = self._renewal, None
         client, self._client = self._client, None
-        self._closed = True
         if renewal is not None:
             renewal.cancel()
             # asyncio.wait: the renewal's own cancel is not raised here, ours would be.

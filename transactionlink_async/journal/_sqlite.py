@@ -6,9 +6,9 @@ import functools
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from .._threads import run_blocking
+from .._threads import run_blocking, start
 from ..errors import ClientClosedError
 from ._base import Claim, Journal
 from ._group import GroupCommit
@@ -40,7 +40,9 @@ class SqliteJournal(Journal):
         if not self._path:
             raise ValueError("path must not be empty")
         self._store = SqliteStore(self._path, owner=secrets.token_hex(8))
-        self._group = GroupCommit(self._store.run_batch)
+        self._group: GroupCommit[Callable[[], Any]] = GroupCommit(
+            functools.partial(start, self._store.run_batch)
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -57,7 +59,7 @@ class SqliteJournal(Journal):
     ) -> T:
         if self._closed:
             raise ClientClosedError(f"the journal {self._path!r} is closed; open a new one")
-        return await self._group.submit(op, undo=undo)
+        return cast(T, await self._group.submit(op, undo=undo))
 
     async def _lookup(self, keys: list[str], run: str) -> list[Lookup]:
         return await self._submit(functools.partial(self._store.lookup, keys, run))

@@ -10,7 +10,7 @@ from ._base import Claim
 from ._errors import JournalBusyError, JournalError
 from ._group import Outcome
 from ._model import STATE_BY_VALUE, JournalEntry, KeyState, Lookup
-from ._states import Change, Record, apply, claim, view
+from ._states import Change, Record, apply, view
 
 __all__ = ["SqliteStore"]
 
@@ -45,6 +45,34 @@ _UPSERT = (
     "execution_id = excluded.execution_id, execution = excluded.execution, "
     "status = excluded.status, result = excluded.result"
 )
+# The two transitions every launch makes, each one statement (they mirror `_states.claim`
+# and `_states.launched`; the model tests hold them to it). In an upsert's SET, every
+# `journal_entries.*` is the row as it was.
+_CLAIM = (
+    "INSERT INTO journal_entries (key, state, owner) VALUES (?, 'claimed', ?) "
+    "ON CONFLICT (key) DO UPDATE SET state = 'claimed', owner = excluded.owner, "
+    "execution_id = NULL, execution = NULL, status = NULL, result = NULL "
+    "WHERE journal_entries.state = 'released'"
+)
+_LAUNCHED = (
+    "INSERT INTO journal_entries (key, state, execution_id, execution) "
+    "VALUES (?, 'launched', ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET state = 'launched', owner = NULL, "
+    "execution_id = excluded.execution_id, "
+    # Recorded again for the same execution: keep what later steps added.
+    "execution = CASE WHEN journal_entries.state = 'launched' "
+    "AND journal_entries.execution_id = excluded.execution_id "
+    "AND excluded.execution IS NULL THEN journal_entries.execution "
+    "ELSE excluded.execution END, "
+    "status = CASE WHEN journal_entries.state = 'launched' "
+    "AND journal_entries.execution_id = excluded.execution_id "
+    "THEN journal_entries.status END, "
+    "result = CASE WHEN journal_entries.state = 'launched' "
+    "AND journal_entries.execution_id = excluded.execution_id "
+    "THEN journal_entries.result END"
+)
+_SELECT_ONE = f"SELECT {_COLUMNS} FROM journal_entries WHERE key = ?"  # noqa: S608 - fixed SQL
+
 #: Keys per IN (...) query: well under SQLite's limit on bound parameters.
 _CHUNK = 500
 
@@ -154,7 +182,11 @@ class SqliteStore:
     # -- batches -----------------------------------------------------------------------------
 
     def run_batch(self, ops: Sequence[Callable[[], Any]]) -> list[Outcome]:
-        """Run `ops` in one transaction: all their changes are committed together, or none."""
+        """Run `ops` in one transaction: all their changes are committed together, or none.
+
+        An operation decides before it writes, so one that refuses (raises) has written
+        nothing and the others go on; an SQLite error fails the whole batch.
+        """
         if self._conn is None:
             self._conn = self._open()
         conn = self._conn
@@ -162,18 +194,12 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in ops:
-                conn.execute("SAVEPOINT op")
                 try:
-                    value = op()
+                    outcomes.append((True, op()))
                 except sqlite3.Error:
                     raise
                 except Exception as exc:
-                    # A refusal (e.g. resolving a key in flight) undoes only its own op.
-                    conn.execute("ROLLBACK TO op")
                     outcomes.append((False, exc))
-                else:
-                    outcomes.append((True, value))
-                conn.execute("RELEASE op")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -233,16 +259,26 @@ class SqliteStore:
             seen.add(key)  # the same key twice in one call: the second is repeated too
         return lookups
 
+    def _read_one(self, key: str) -> Record | None:
+        assert self._conn is not None
+        row = self._conn.execute(_SELECT_ONE, (key,)).fetchone()
+        return None if row is None else _record(row)
+
     def claim(self, key: str) -> Claim:
-        record = self._read((key,)).get(key)
-        claimed = claim(record, self.owner)
-        if claimed is None:
-            return Claim(won=False, entry=view(key, record, self._alive))
-        self._write(key, claimed)
-        return Claim(won=True, entry=view(key, claimed, self._alive))
+        conn = self._conn
+        assert conn is not None
+        before = conn.total_changes
+        conn.execute(_CLAIM, (key, self.owner))
+        if conn.total_changes != before:
+            return Claim(won=True, entry=JournalEntry(key=key, state=KeyState.CLAIMED))
+        return Claim(won=False, entry=view(key, self._read_one(key), self._alive))
 
     def change(self, key: str, change: Change) -> None:
-        record = self._read((key,)).get(key)
+        if change.kind == "launched":
+            assert self._conn is not None
+            self._conn.execute(_LAUNCHED, (key, change.execution_id, change.execution))
+            return
+        record = self._read_one(key)
         new = apply(record, change, me=self.owner, alive=self._alive, key=key)
         if new is not None:
             self._write(key, new)
