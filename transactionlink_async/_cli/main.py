@@ -36,7 +36,8 @@ TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET; TRANSACTIONLINK_BASE_URL
 
 exit codes: 0 success; 1 the workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or
 CANCELLED, or was not final when --timeout ran out; 2 usage error (arguments, missing
-credentials); 3 the API answered with an error or could not be reached."""
+credentials, a bad line in a batch file); 3 the API answered with an error or could not be
+reached (batch: a launch, wait or download failed, or a launch is in doubt)."""
 
 Command = Callable[[TransactionLink, argparse.Namespace, Output], Awaitable[int]]
 
@@ -72,6 +73,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
 
 
@@ -139,6 +150,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = command("cancel", commands.cancel, "cancel an execution")
     cancel.add_argument("execution_id", metavar="ID")
+
+    from .batch import batch as batch_command
+
+    batch = command(
+        "batch",
+        batch_command,
+        "launch every line of a JSON lines file through a journal; run it again to resume",
+    )
+    batch.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="one JSON object a line: key, workflowDefinitionId, locale, parameters",
+    )
+    batch.add_argument(
+        "--journal",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the journal (SQLite) that remembers what was launched, waited for, downloaded",
+    )
+    batch.add_argument(
+        "--concurrency", type=_count, default=10, metavar="N", help="launches in flight (10)"
+    )
+    batch.add_argument("--wait", action="store_true", help="wait until every execution is final")
+    batch.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="save each completed execution's result in DIR/<key>.json (implies --wait)",
+    )
+    batch.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="give up waiting for one after this"
+    )
     return parser
 
 
