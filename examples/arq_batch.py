@@ -87,15 +87,15 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(os.environ["REDIS_URL"])
 
 
-def count_lines(path: Path) -> int:
+def locate(path: Path) -> tuple[str, int]:
+    """The file's absolute path (workers may run elsewhere) and its number of lines."""
     with path.open(encoding="utf-8") as file:
-        return sum(1 for _ in file)
+        return str(path.resolve()), sum(1 for _ in file)
 
 
 async def enqueue(path: Path, size: int) -> list[str]:
     """One job per slice of `size` lines; the job ids."""
-    lines = count_lines(path)
-    where = os.path.abspath(path)
+    where, lines = locate(path)
     pool = await create_pool(redis_settings())
     try:
         ids = []
