@@ -34,17 +34,20 @@ class _Item(Generic[Op]):
 class GroupCommit(Generic[Op]):
     """Runs operations through `start_batch`, never two batches at once.
 
-    Operations submitted while a batch runs wait and go together into the next one, so
-    a hundred concurrent claims cost one durable commit (or one Redis round trip), not a
-    hundred. Every submitted operation runs, even when its submitter is cancelled: the
+    Operations submitted while `max_batches` batches run wait and go together into the
+    next one, so a hundred concurrent claims cost one durable commit (or one Redis round
+    trip), not a hundred. Every submitted operation runs, even when its submitter is cancelled: the
     submitter then waits for it before the cancel goes on (what a cancelled caller asked
     for may have been committed, and the caller must know).
     """
 
-    def __init__(self, start_batch: StartBatch) -> None:
+    def __init__(self, start_batch: StartBatch, *, max_batches: int = 1) -> None:
         self._start_batch = start_batch
+        #: Batches under way at once: 1 for one SQLite connection; more lets Redis round
+        #: trips overlap, so an operation waits for its own round trip only.
+        self._max_batches = max_batches
         self._pending: list[_Item[Op]] = []
-        self._job: asyncio.Future[list[Outcome]] | None = None
+        self._jobs: set[asyncio.Future[list[Outcome]]] = set()
 
     async def submit(self, op: Op, *, undo: Callable[[Any], Op | None] | None = None) -> Any:
         """Run `op` in the next batch: its value, or the exception it raised.
@@ -60,13 +63,11 @@ class GroupCommit(Generic[Op]):
         except asyncio.CancelledError:
             # The cancel may have cancelled our future; the operation runs all the same.
             while item.outcome is None:
-                if self._job is None:
-                    self._kick()
-                job = item.job or self._job
-                assert job is not None
+                self._kick()
+                jobs = (item.job,) if item.job is not None else tuple(self._jobs)
                 # We raise a cancel below anyway: a repeated one only may not cut this short.
                 with contextlib.suppress(asyncio.CancelledError):
-                    await settle((job,))
+                    await settle(jobs)
             ok, value = item.outcome
             if ok and undo is not None:
                 undo_op = undo(value)
@@ -76,24 +77,21 @@ class GroupCommit(Generic[Op]):
 
     async def drain(self) -> None:
         """Wait until every submitted operation has run."""
-        while self._job is not None or self._pending:
-            if self._job is None:
-                self._kick()
-            assert self._job is not None
-            await settle((self._job,))
+        while self._jobs or self._pending:
+            self._kick()
+            await settle(tuple(self._jobs))
 
     def _kick(self) -> None:
-        if self._job is not None or not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        job = self._start_batch([item.op for item in batch])
-        self._job = job
-        for item in batch:
-            item.job = job
-        job.add_done_callback(functools.partial(self._finished, batch))
+        while self._pending and len(self._jobs) < self._max_batches:
+            batch, self._pending = self._pending, []
+            job = self._start_batch([item.op for item in batch])
+            self._jobs.add(job)
+            for item in batch:
+                item.job = job
+            job.add_done_callback(functools.partial(self._finished, batch))
 
     def _finished(self, batch: list[_Item[Op]], job: asyncio.Future[list[Outcome]]) -> None:
-        self._job = None
+        self._jobs.discard(job)
         if job.cancelled():
             outcomes: list[Outcome] = [(False, asyncio.CancelledError())] * len(batch)
         elif job.exception() is not None:

@@ -181,7 +181,7 @@ class RedisJournal(Journal):
         self._seen_prefix = prefix + "seen:"
         self._client: Redis | None = None
         self._apply: Any = None
-        self._group: GroupCommit[_Op] = GroupCommit(self._start_batch)
+        self._group: GroupCommit[_Op] = GroupCommit(self._start_batch, max_batches=2)
         self._renewal: asyncio.Task[None] | None = None
         self._closed = False
         self._warn = RateLimitedLog(logger, logging.WARNING)
