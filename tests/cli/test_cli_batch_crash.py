@@ -27,8 +27,13 @@ SEEDS = int(os.environ.get("TL_CRASH_SEEDS", "3"))
 
 
 async def run_cli(
-    fake: FakeTransactionLink, batch: Path, tmp_path: Path, kill_after: float | None
+    fake: FakeTransactionLink,
+    batch: Path,
+    tmp_path: Path,
+    kill_after: tuple[int, int, float] | None,
 ) -> int | None:
+    """Run the command; with `kill_after=(launched, saved, seconds)`, SIGKILL it `seconds`
+    after the API holds that many executions and the folder that many results."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     env.update(
         TRANSACTIONLINK_TOKEN=fake.org_token,
@@ -51,7 +56,13 @@ async def run_cli(
     async with await anyio.open_process(command, env=env, cwd=ROOT) as process:
         with anyio.fail_after(120):
             if kill_after is not None:
-                with anyio.move_on_after(kill_after):
+                launched, files, seconds = kill_after
+                while process.returncode is None and (
+                    len(fake.executions) < launched or len(saved(tmp_path)) < files
+                ):
+                    with anyio.move_on_after(0.02):
+                        await process.wait()
+                with anyio.move_on_after(seconds):
                     await process.wait()
                 if process.returncode is None:
                     process.send_signal(signal.SIGKILL)
@@ -66,12 +77,11 @@ def saved(tmp_path: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
 
 
-def per_execution(fake: FakeTransactionLink, suffix: str) -> dict[str, int]:
+def per_execution(fake: FakeTransactionLink, glob: str) -> dict[str, int]:
+    """GETs per execution id of the paths matching `glob` (its third segment is the id)."""
     counts: dict[str, int] = defaultdict(int)
-    for request in fake.requests("GET", "/workflows/**"):
-        execution_id = request.path.split("/")[2]
-        if request.path.endswith(suffix):
-            counts[execution_id] += 1
+    for request in fake.requests("GET", glob):
+        counts[request.path.split("/")[2]] += 1
     return counts
 
 
@@ -103,17 +113,23 @@ async def test_a_killed_pipeline_resumes_and_downloads_each_result_once(
     for seed in range(SEEDS):
         rng = random.Random(seed)
         files_before = saved(tmp_path)
-        downloads_before = per_execution(fake, "/result")
+        downloads_before = per_execution(fake, "/workflows/*/result")
         async with SqliteJournal(tmp_path / "run.db") as journal:
             final_before = {
                 e.execution_id async for e in journal.entries(KeyState.LAUNCHED) if e.status
             }
-        polls_before = per_execution(fake, "")
-        codes.append(await run_cli(fake, batch, tmp_path, kill_after=rng.uniform(1.0, 3.0)))
+        polls_before = per_execution(fake, "/workflows/*")
+        # Mid-launch, mid-wait or mid-download: wherever the counts say the run is.
+        moment = (
+            min(KEYS, len(fake.executions) + rng.randint(1, KEYS // 3)),
+            min(KEYS, len(files_before) + rng.randint(0, KEYS // 3)),
+            rng.uniform(0.0, 0.3),
+        )
+        codes.append(await run_cli(fake, batch, tmp_path, kill_after=moment))
         keys = key_of(fake)
         assert len(set(keys.values())) == len(keys), "a key was launched twice"
-        downloads = per_execution(fake, "/result")
-        polls = per_execution(fake, "")
+        downloads = per_execution(fake, "/workflows/*/result")
+        polls = per_execution(fake, "/workflows/*")
         for execution_id, key in keys.items():
             if f"{key}.json" in files_before:
                 assert downloads[execution_id] == downloads_before[execution_id], key
@@ -128,12 +144,12 @@ async def test_a_killed_pipeline_resumes_and_downloads_each_result_once(
         async for entry in journal.entries(KeyState.IN_DOUBT):
             await journal.resolve(entry.key, created.get(entry.key))
     files_before = saved(tmp_path)
-    downloads_before = per_execution(fake, "/result")
+    downloads_before = per_execution(fake, "/workflows/*/result")
     assert await run_cli(fake, batch, tmp_path, kill_after=None) == 0
     keys = key_of(fake)
     assert sorted(keys.values()) == sorted(f"k{n}" for n in range(KEYS))
     assert saved(tmp_path) == {f"k{n}.json" for n in range(KEYS)}
-    downloads = per_execution(fake, "/result")
+    downloads = per_execution(fake, "/workflows/*/result")
     for execution_id, key in keys.items():
         if f"{key}.json" in files_before:
             assert downloads[execution_id] == downloads_before[execution_id], key
