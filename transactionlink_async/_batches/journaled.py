@@ -64,6 +64,10 @@ def _repeated(item: Indexed) -> LaunchOutcome:
     )
 
 
+def _resumed(item: Indexed, execution: WorkflowExecution) -> LaunchOutcome:
+    return LaunchOutcome(index=item.index, request=item.request, execution=execution, resumed=True)
+
+
 def _missing_key(request: LaunchRequest) -> Exception | None:
     if request.key is None:
         return ValueError(
@@ -122,37 +126,37 @@ class JournaledLaunch:
     async def items(self) -> AsyncIterator[Item]:
         """Every input request as a Settled outcome or an Indexed launch (set-aside keys
         come later). A task looks the next chunk up while this one is handed out."""
-        queue: asyncio.Queue[Item | _End] = asyncio.Queue(maxsize=2 * CHUNK)
+        # Whole chunks go through the queue: two chunks ahead at most.
+        queue: asyncio.Queue[list[Item] | _End] = asyncio.Queue(maxsize=2)
         producer = asyncio.ensure_future(self._produce(queue))
         try:
             while True:
-                item = await queue.get()
-                if isinstance(item, _End):
-                    if item.error is not None:
-                        raise item.error
+                items = await queue.get()
+                if isinstance(items, _End):
+                    if items.error is not None:
+                        raise items.error
                     return
-                yield item
+                for item in items:
+                    yield item
         finally:
             producer.cancel()
             await settle((producer,))
             await self._end_run()
 
-    async def _produce(self, queue: asyncio.Queue[Item | _End]) -> None:
+    async def _produce(self, queue: asyncio.Queue[list[Item] | _End]) -> None:
         error: Exception | None = None
         index = 0
         try:
             async for chunk in read_in_chunks(self._requests, CHUNK):
-                for item in await self._sort(chunk, index):
-                    await queue.put(item)
+                await queue.put(await self._sort(chunk, index))
                 index += len(chunk)
-                for item in await self._recheck():
-                    await queue.put(item)
+                if self._deferred:
+                    await queue.put(await self._recheck())
         except Exception as exc:  # the input broke: finish what was read, then raise
             error = exc
         try:
             while self._deferred:
-                for item in await self._recheck(wait=True):
-                    await queue.put(item)
+                await queue.put(await self._recheck(wait=True))
         except Exception as exc:
             error = error or exc
         await queue.put(_End(error))
@@ -184,12 +188,16 @@ class JournaledLaunch:
             run=self._run,
         )
         for item, found in zip(keyed, lookups, strict=True):
+            entry = found.entry
             if found.repeated:
                 items.append(Settled(_repeated(item)))
-                continue
-            decided = await self._decide(item, found.entry)
-            if decided is not None:
-                items.append(decided)
+            elif entry is not None and entry.state is KeyState.LAUNCHED and entry.execution:
+                # The common case of a rerun, without a coroutine per key.
+                items.append(Settled(_resumed(item, entry.execution)))
+            else:
+                decided = await self._decide(item, entry)
+                if decided is not None:
+                    items.append(decided)
         return items
 
     async def _decide(self, item: Indexed, entry: JournalEntry | None) -> Item | None:
@@ -219,7 +227,7 @@ class JournaledLaunch:
                 await self._journal.record_launched(entry.key, execution)
             except Exception:
                 logger.debug("could not keep the fetched execution", exc_info=True)
-        return LaunchOutcome(index=index, request=request, execution=execution, resumed=True)
+        return _resumed(Indexed(index, request), execution)
 
     async def _recheck(self, *, wait: bool = False) -> list[Item]:
         """Look again at the keys set aside; with `wait`, until one of them moves."""

@@ -235,6 +235,8 @@ class _LaunchRun:
         return self._exhausted and not (self._lookahead or self.tasks or self._readers)
 
     def _pause_left(self) -> float | None:
+        if self._paused_until == -math.inf:  # never paused: no clock to read
+            return None
         left = self._paused_until - anyio.current_time()
         return left if left > 0 else None
 

@@ -94,7 +94,8 @@ def check_key(value: object) -> str:
         raise ValueError(
             f"a journal key must be at most {MAX_KEY_LENGTH} characters, got {len(value)}"
         )
-    if _CONTROL.search(value):
+    # isprintable() is the fast test for the usual key; the pattern decides the rest.
+    if not value.isprintable() and _CONTROL.search(value):
         raise ValueError(f"a journal key must not hold control characters, got {value[:60]!r}")
     return value
 
