@@ -24,12 +24,10 @@ SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "spec" / "workflows
 FORMATS = FormatChecker(formats=())
 
 
-@FORMATS.checks("uuid", raises=ValueError)
 def _is_uuid(value: object) -> bool:
     return not isinstance(value, str) or str(uuid.UUID(value)) == value.lower()
 
 
-@FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -38,12 +36,15 @@ def _is_date_time(value: object) -> bool:
     return "T" in value.upper() and moment.tzinfo is not None
 
 
-@FORMATS.checks("uri", raises=ValueError)
 def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
     parts = urllib.parse.urlsplit(value)
     return bool(parts.scheme and parts.netloc) and " " not in value
+
+
+for _name, _check in (("uuid", _is_uuid), ("date-time", _is_date_time), ("uri", _is_uri)):
+    FORMATS.checks(_name, raises=ValueError)(_check)
 
 
 def _patched(node: Any) -> Any:

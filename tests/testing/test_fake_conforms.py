@@ -163,7 +163,9 @@ async def test_results_inline_and_behind_a_link_conform(
     fake.set_large_result(large, size=64 * 1024)
     status, _, body = await answer(api, "GET", f"/workflows/{large}/result")
     assert status == 200
-    assert set(assert_conforms("GET", route, 200, body)) == {"$redirect"}
+    redirect = assert_conforms("GET", route, 200, body)
+    assert set(redirect) == {"$redirect"}
+    assert redirect["$redirect"].startswith(fake.s3.base_url + "/")
 
 
 async def test_every_error_is_an_error_response(
@@ -196,3 +198,26 @@ async def test_every_error_is_an_error_response(
     await check("POST", "/workflows", "/workflows", json={"locale": "en"})  # 400
     await check("GET", "/workflows/{workflowId}/result", f"/workflows/{known}/result")  # 404
     assert len(seen) == 4 * 3 + 3 + 1  # 401, 403, 500 everywhere; 404s; a 400
+
+
+async def test_the_schema_checks_catch_what_they_should(api: aiohttp.ClientSession) -> None:
+    _, _, body = await answer(api, "POST", "/workflows", json=launch_body(BACKGROUND))
+    good = json.loads(body)
+    validator = response_validator("GET", "/workflows/{workflowId}", 200)
+    assert problems(validator, good) == []
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"expiresAt": None}, "expiresAt: None is not of type 'string'"),
+        ({"expiresAt": "tomorrow"}, "expiresAt: 'tomorrow' is not a 'date-time'"),
+        ({"expiresAt": "2030-01-01T00:00:00"}, "is not a 'date-time'"),  # no offset
+        ({"id": "e-1"}, "id: 'e-1' is not a 'uuid'"),
+        ({"status": "SHINY"}, "status: 'SHINY' is not one of"),
+        ({"recordId": 5}, "recordId: 5 is not of type"),
+        ({"origin": {}}, "origin: 'type' is a required property"),
+    ]
+    for change, expected in changes:
+        found = problems(validator, {**good, **change})
+        assert any(expected in line for line in found), (change, found)
+    without = {k: v for k, v in good.items() if k != "workspaceId"}
+    assert problems(validator, without) == ["(root): 'workspaceId' is a required property"]
+    redirect = response_validator("GET", "/workflows/{workflowId}/result", 200)
+    assert problems(redirect, [1, 2]) != []  # a result is an object
