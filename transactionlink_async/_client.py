@@ -171,8 +171,14 @@ class TransactionLink:
         return yarl.URL(self._base_text + path, encoded=True)
 
     async def send(self, request: ApiRequest) -> RawResponse:
-        """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
-        self._check_open()
+        """Send an API request: credentials, the 401 rule, retries; raise on error answers.
+
+        Closing the client ends it at once, even mid-answer, with ClientClosedError.
+        """
+        with self._lifecycle.in_flight():
+            return await self._send(request)
+
+    async def _send(self, request: ApiRequest) -> RawResponse:
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
