@@ -258,7 +258,9 @@ class JwtKeeper:
         refresh = self._refresh_token
         if refresh is not None:
             try:
-                return _check_answer(await self._call("/auth/refresh", {"refreshToken": refresh}))
+                return _check_answer(
+                    await self._call("/auth/refresh", {"refreshToken": refresh}), "/auth/refresh"
+                )
             except (AuthenticationError, BadRequestError) as exc:
                 logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
                 self._refresh_token = None
@@ -267,20 +269,29 @@ class JwtKeeper:
             await self._call(
                 "/auth/authorize",
                 {"key": self._credentials.key, "secret": self._credentials.secret},
-            )
+            ),
+            "/auth/authorize",
         )
 
 
-def _check_answer(answer: Any) -> AuthTokens:
+def _check_answer(answer: Any, path: str) -> AuthTokens:
+    """The tokens of an auth answer; InvalidResponseError saying what required part is wrong.
+
+    Optional fields the SDK cannot read are read as absent (the converter's rule): a login
+    never fails over them.
+    """
     try:
         tokens = structure(answer, AuthTokens)
-    except ConversionError:
-        # The converter's message names fields only, but say less: this answer holds secrets.
-        raise InvalidResponseError("the auth endpoint answered without an accessToken") from None
+    except ConversionError as exc:
+        # The converter names fields and JSON types, never values: this answer holds secrets.
+        raise InvalidResponseError(f"POST {path} answered without a usable token: {exc}") from None
     access = tokens.access_token
     if not access or any(ord(c) < 0x21 or ord(c) == 0x7F for c in access):
         # It becomes a header value: control characters would be refused (or worse, injected).
-        raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
+        raise InvalidResponseError(
+            f"POST {path} answered with an unusable accessToken "
+            "(empty, or holding spaces or control characters)"
+        )
     return tokens
 
 

@@ -1,0 +1,96 @@
+"""Auth answers over real sockets: odd ones, refused ones, rotated refresh tokens, secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+from support import FAST_RETRY
+
+from transactionlink_async import ApiKey, InvalidResponseError, TransactionLink
+from transactionlink_async.testing import FakeTransactionLink
+
+pytestmark = pytest.mark.anyio
+
+
+def key_client(fake: FakeTransactionLink) -> TransactionLink:
+    return TransactionLink(
+        ApiKey(fake.api_key, fake.api_secret), base_url=fake.base_url, retry=FAST_RETRY
+    )
+
+
+async def real_answer(fake: FakeTransactionLink, path: str = "/auth/authorize") -> dict[str, Any]:
+    """A genuine token answer of the fake (its access token works), taken outside the SDK."""
+    async with aiohttp.ClientSession() as session:
+        payload = {"key": fake.api_key, "secret": fake.api_secret}
+        async with session.post(fake.base_url + path, json=payload) as response:
+            assert response.status == 200
+            answer: dict[str, Any] = await response.json()
+    return answer
+
+
+# -- unreadable optional fields ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"expiryDuration": "PT1H"},
+        {"expiryDuration": "3600s"},
+        {"expiryDuration": True},
+        {"expiryDuration": "NaN"},
+        {"tokenType": 5},
+        {"refreshToken": 42},
+        {"expiryDuration": [], "tokenType": {}, "refreshToken": None},
+    ],
+    ids=lambda odd: ",".join(f"{k}={v!r}" for k, v in odd.items()),
+)
+async def test_unreadable_optional_fields_do_not_fail_the_login(
+    fake: FakeTransactionLink, odd: dict[str, Any]
+) -> None:
+    fake.inject("POST", "/auth/authorize", status=200, body=(await real_answer(fake)) | odd)
+    execution_id = fake.create_execution()
+    async with key_client(fake) as tl:
+        assert (await tl.workflows.get(execution_id)).id == execution_id
+
+
+async def test_an_unreadable_expiry_falls_back_to_the_tokens_exp_claim(
+    fake: FakeTransactionLink,
+) -> None:
+    # As an ISO duration "PT1H" would be an hour; the token itself says 2 seconds.
+    fake.set_access_token_lifetime(2)
+    answer = (await real_answer(fake)) | {"expiryDuration": "PT1H"}
+    fake.inject("POST", "/auth/authorize", status=200, body=answer)
+    execution_id = fake.create_execution()
+    async with key_client(fake) as tl:
+        await tl.workflows.get(execution_id)
+        with anyio.fail_after(5):
+            # Renewed at half the JWT's life (1 s), before any call could be refused.
+            while fake.count("POST", "/auth/refresh") == 0:
+                await tl.workflows.get(execution_id)
+                await anyio.sleep(0.05)
+    assert all(e.status == 200 for e in fake.requests("GET", "/workflows/*"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ({"refreshToken": "rt-secret-1"}, "'accessToken' is missing"),
+        ({"accessToken": 42, "refreshToken": "rt-secret-1"}, "'accessToken': expected a string"),
+        ({"accessToken": None}, "'accessToken': expected a string, got null"),
+        ({"accessToken": ""}, "unusable accessToken"),
+        ({"accessToken": "eyJ.secret\r\nX-Injected: 1"}, "unusable accessToken"),
+        (["eyJ.secret"], "expected an object, got array"),
+        ("eyJ.secret", "expected an object, got string"),
+    ],
+)
+async def test_a_broken_required_part_is_named_exactly(
+    fake: FakeTransactionLink, answer: Any, says: str
+) -> None:
+    fake.inject("POST", "/auth/authorize", status=200, body=answer)
+    async with key_client(fake) as tl:
+        with pytest.raises(InvalidResponseError, match=says) as caught:
+            await tl.workflows.get("ex-1")
+    assert "POST /auth/authorize" in str(caught.value)
