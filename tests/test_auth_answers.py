@@ -94,3 +94,39 @@ async def test_a_broken_required_part_is_named_exactly(
         with pytest.raises(InvalidResponseError, match=says) as caught:
             await tl.workflows.get("ex-1")
     assert "POST /auth/authorize" in str(caught.value)
+
+
+# -- a refresh answer the SDK cannot read -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": "ok"},
+        {"token": {"accessToken": "nested"}},
+        {"accessToken": 42},
+        ["not", "an", "object"],
+        b"<html>gateway says hi</html>",
+    ],
+    ids=["other-shape", "nested", "wrong-type", "array", "not-json"],
+)
+async def test_an_unreadable_refresh_answer_falls_back_to_authorize(
+    fake: FakeTransactionLink, answer: Any
+) -> None:
+    execution_id = fake.create_execution()
+    async with key_client(fake) as tl:
+        await tl.workflows.get(execution_id)
+        fake.inject("POST", "/auth/refresh", status=200, body=answer)
+        fake.expire_access_tokens()
+        # The 401 renews: the refresh answer is unusable, so the key authorizes again.
+        assert (await tl.workflows.get(execution_id)).id == execution_id
+        fake.expire_access_tokens()
+        assert (await tl.workflows.get(execution_id)).id == execution_id
+    assert [e.path for e in fake.requests("POST", "/auth/*")] == [
+        "/auth/authorize",
+        "/auth/refresh",
+        "/auth/authorize",
+        # The new authorize gave a fresh refresh token: the next renewal uses it.
+        "/auth/refresh",
+    ]
+    assert [e.status for e in fake.requests("POST", "/auth/*")] == [200] * 4

@@ -264,6 +264,11 @@ class JwtKeeper:
             except (AuthenticationError, BadRequestError) as exc:
                 logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
                 self._refresh_token = None
+            except InvalidResponseError as exc:
+                # The refresh token may be spent whatever the answer said: start afresh,
+                # as for a refusal, rather than fail every call from now on.
+                logger.info("token refresh answer unusable (%s); authorizing again", exc)
+                self._refresh_token = None
         logger.debug("authorizing with the API key")
         return _check_answer(
             await self._call(
