@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import traceback
+import weakref
 from typing import Any
 
 import aiohttp
@@ -9,7 +12,13 @@ import anyio
 import pytest
 from support import FAST_RETRY
 
-from transactionlink_async import ApiKey, InvalidResponseError, TransactionLink
+from transactionlink_async import (
+    ApiKey,
+    InvalidResponseError,
+    RetryPolicy,
+    ServerError,
+    TransactionLink,
+)
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +139,45 @@ async def test_an_unreadable_refresh_answer_falls_back_to_authorize(
         "/auth/refresh",
     ]
     assert [e.status for e in fake.requests("POST", "/auth/*")] == [200] * 4
+
+
+# -- a failed renewal with many callers waiting --------------------------------------------
+
+
+async def test_each_caller_queued_behind_a_failed_renewal_gets_its_own_error(
+    fake: FakeTransactionLink,
+) -> None:
+    execution_id = fake.create_execution()
+    errors: list[BaseException] = []
+    async with TransactionLink(
+        ApiKey(fake.api_key, fake.api_secret),
+        base_url=fake.base_url,
+        retry=RetryPolicy.no_retries(),
+        max_connections=300,
+    ) as tl:
+        await tl.workflows.get(execution_id)
+        fake.expire_access_tokens()
+        fake.inject("POST", "/auth/refresh", status=500, times=None)
+
+        async def get() -> None:
+            try:
+                await tl.workflows.get(execution_id)
+            except ServerError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(300):
+                tg.start_soon(get)
+        # Most callers queued behind a renewal and were told its failure (not their own).
+        assert fake.count("POST", "/auth/refresh") < 30
+        assert len(errors) == 300
+        assert len({id(e) for e in errors}) == 300
+        # ...each the same as the failure of the renewal it waited for.
+        assert len({str(e) for e in errors}) == fake.count("POST", "/auth/refresh")
+        assert all(e.status == 500 for e in errors)  # type: ignore[attr-defined]
+        assert max(len(list(traceback.walk_tb(e.__traceback__))) for e in errors) < 60
+        # Once the callers let go of their errors, none is kept alive by the client.
+        alive = [weakref.ref(e) for e in errors]
+        errors.clear()
+        gc.collect()
+        assert [ref for ref in alive if ref() is not None] == []

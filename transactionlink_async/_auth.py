@@ -237,13 +237,16 @@ class JwtKeeper:
             if self._generation != seen_generation:
                 return  # another task renewed while we queued: use its token
             if self._renewals_ended != renewals_before and self._last_failure is not None:
-                # A renewal failed while we queued: one failure per burst, not one per caller.
-                raise self._last_failure
+                # A renewal failed while we queued: one failure per burst, not one per caller;
+                # each caller gets its own copy (sharing one object would pile every
+                # caller's frames onto a single traceback).
+                raise _copy_error(self._last_failure)
             try:
                 answer = await self._fetch()
             except Exception as exc:
                 # (A cancelled renewal is not recorded: the next caller simply tries again.)
-                self._last_failure = exc
+                # Kept detached: no traceback, so no frames stay alive until the next success.
+                self._last_failure = _copy_error(exc)
                 self._renewals_ended += 1
                 raise
             self._last_failure = None
@@ -298,6 +301,14 @@ def _check_answer(answer: Any, path: str) -> AuthTokens:
             "(empty, or holding spaces or control characters)"
         )
     return tokens
+
+
+def _copy_error(error: Exception) -> Exception:
+    """A new exception of `error`'s class, message and attributes, without its traceback."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    return copy
 
 
 def keeper_for(credentials: Credentials, call: AuthCall) -> TokenKeeper:
