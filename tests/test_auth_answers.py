@@ -181,3 +181,59 @@ async def test_each_caller_queued_behind_a_failed_renewal_gets_its_own_error(
         errors.clear()
         gc.collect()
         assert [ref for ref in alive if ref() is not None] == []
+
+
+# -- rotated refresh tokens ------------------------------------------------------------------
+
+
+def sdk_auth_requests(fake: FakeTransactionLink, path: str) -> list[Any]:
+    """The SDK's own requests to `path` (the test's raw ones have another User-Agent)."""
+    return [
+        e
+        for e in fake.requests("POST", path)
+        if e.headers.get("User-Agent", "").startswith("transactionlink-async/")
+    ]
+
+
+async def renewals_until(fake: FakeTransactionLink, tl: TransactionLink, count: int) -> None:
+    """Keep calling until the SDK has sent `count` refreshes on its own (early renewal)."""
+    execution_id = fake.create_execution()
+    with anyio.fail_after(10):
+        while len(sdk_auth_requests(fake, "/auth/refresh")) < count:
+            await tl.workflows.get(execution_id)
+            await anyio.sleep(0.05)
+
+
+async def test_each_renewal_sends_the_refresh_token_of_the_one_before(
+    fake: FakeTransactionLink,
+) -> None:
+    fake.set_access_token_lifetime(0.6)  # renewed at half its life: every 0.3 s
+    async with key_client(fake) as tl:
+        await renewals_until(fake, tl, 3)
+    refreshes = sdk_auth_requests(fake, "/auth/refresh")[:3]
+    tokens = [e.json()["refreshToken"] for e in refreshes]
+    # The fake's refresh tokens are single-use: a reused one would be refused (401) and
+    # the client would have to authorize again.
+    assert len(set(tokens)) == 3
+    assert [e.status for e in refreshes] == [200, 200, 200]
+    assert len(sdk_auth_requests(fake, "/auth/authorize")) == 1
+
+
+async def test_the_rotated_refresh_token_is_the_one_sent_next(fake: FakeTransactionLink) -> None:
+    fake.set_access_token_lifetime(0.6)
+    async with key_client(fake) as tl:
+        await tl.workflows.get(fake.create_execution())
+        # A genuine refresh answer whose refresh token the test knows, served to the SDK's
+        # first renewal in place of its own.
+        async with aiohttp.ClientSession() as session:
+            issued = await real_answer(fake)
+            async with session.post(
+                fake.base_url + "/auth/refresh", json={"refreshToken": issued["refreshToken"]}
+            ) as response:
+                rotated: dict[str, Any] = await response.json()
+        fake.inject("POST", "/auth/refresh", status=200, body=rotated)
+        await renewals_until(fake, tl, 2)
+    first, second = sdk_auth_requests(fake, "/auth/refresh")[:2]
+    assert second.json() == {"refreshToken": rotated["refreshToken"]}
+    assert second.status == 200
+    assert first.json()["refreshToken"] != rotated["refreshToken"]
