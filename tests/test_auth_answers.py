@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import traceback
 import weakref
 from typing import Any
@@ -18,6 +19,7 @@ from transactionlink_async import (
     RetryPolicy,
     ServerError,
     TransactionLink,
+    TransactionLinkError,
 )
 from transactionlink_async.testing import FakeTransactionLink
 
@@ -237,3 +239,80 @@ async def test_the_rotated_refresh_token_is_the_one_sent_next(fake: FakeTransact
     assert second.json() == {"refreshToken": rotated["refreshToken"]}
     assert second.status == 200
     assert first.json()["refreshToken"] != rotated["refreshToken"]
+
+
+# -- no value of an auth answer in an error about it ---------------------------------------
+
+ACCESS = "eyJhbGciOiJIUzI1NiJ9.QUNDRVNTLVZBTFVF.c2lnbmF0dXJl"
+REFRESH = "rt_REFRESH-VALUE-5b2e9c"
+
+BROKEN_ANSWERS = [
+    pytest.param(200, {"accessToken": 42, "refreshToken": REFRESH}, id="wrong-type"),
+    pytest.param(200, {"refreshToken": REFRESH, "tokenType": ACCESS}, id="missing"),
+    pytest.param(200, {"accessToken": ACCESS + "\r\n", "refreshToken": REFRESH}, id="unusable"),
+    pytest.param(200, [ACCESS, REFRESH], id="array"),
+    pytest.param(200, f"<p>{ACCESS} {REFRESH}</p>".encode(), id="html"),
+    pytest.param(
+        200, f'{{"accessToken": "{ACCESS}", "refreshToken": "{REFRESH}'.encode(), id="cut"
+    ),
+    pytest.param(500, f"upstream said {ACCESS} {REFRESH}".encode(), id="500-text"),
+    pytest.param(502, {"accessToken": ACCESS, "refreshToken": REFRESH}, id="502-tokens"),
+    pytest.param(401, {"message": f"refresh token {REFRESH} expired"}, id="401-echo"),
+    pytest.param(
+        400,
+        {
+            "fingerprint": "fp-1",
+            "errors": [{"code": "BAD", "message": "refused"}],
+            "accessToken": ACCESS,
+            "refreshToken": REFRESH,
+        },
+        id="400-error-response",
+    ),
+]
+
+
+def everything_said(error: BaseException) -> str:
+    """The error's text and repr, and those of every error chained to it."""
+    said: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None:
+        said += [str(seen), repr(seen), *map(str, getattr(seen, "errors", ()))]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(said)
+
+
+@pytest.mark.parametrize("renewal", [False, True], ids=["login", "renewal"])
+@pytest.mark.parametrize(("status", "answer"), BROKEN_ANSWERS)
+async def test_no_value_of_an_auth_answer_appears_in_its_error(
+    fake: FakeTransactionLink,
+    caplog: pytest.LogCaptureFixture,
+    renewal: bool,
+    status: int,
+    answer: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="transactionlink_async")
+    # What the SDK sent is as secret as what came back: an endpoint may echo it.
+    echoed = {"fingerprint": "fp-2", "errors": [{"message": f"bad secret {fake.api_secret}"}]}
+    execution_id = fake.create_execution()
+    async with TransactionLink(
+        ApiKey(fake.api_key, fake.api_secret),
+        base_url=fake.base_url,
+        retry=RetryPolicy.no_retries(),
+    ) as tl:
+        if renewal:
+            await tl.workflows.get(execution_id)
+            fake.inject("POST", "/auth/refresh", status=status, body=answer)
+            fake.expire_access_tokens()
+        fake.inject("POST", "/auth/authorize", status=status, body=answer, times=None)
+        with pytest.raises(TransactionLinkError) as caught:
+            await tl.workflows.get(execution_id)
+        fake.clear_faults()
+        fake.inject("POST", "/auth/*", status=400, body=echoed, times=None)
+        fake.expire_access_tokens()
+        with pytest.raises(TransactionLinkError) as echo:
+            await tl.workflows.get(execution_id)
+    said = everything_said(caught.value) + everything_said(echo.value)
+    said += "\n".join(r.getMessage() for r in caplog.records)
+    assert "/auth/" in str(caught.value)
+    for secret in (ACCESS, REFRESH, fake.api_secret):
+        assert secret not in said

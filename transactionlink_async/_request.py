@@ -29,6 +29,8 @@ class ApiRequest:
     json: Any = NO_BODY
     mode: RetryMode = RetryMode.IDEMPOTENT
     authenticated: bool = True
+    #: The body and the answers hold secrets (auth calls): errors never quote them.
+    secret: bool = False
     accept: str = "application/json"
     #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
     max_body: int | None = None
