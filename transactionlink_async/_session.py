@@ -10,6 +10,7 @@ import attrs
 
 from ._deadline import watchdog_supported
 from ._retry import Failure
+from ._validate import check_number
 from .errors import ClientClosedError
 
 __all__ = [
@@ -24,8 +25,9 @@ __all__ = [
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"Timeouts.{attribute.name} must be > 0 or None, got {value!r}")
+    if value is not None:
+        # Infinity is refused too (aiohttp's timers overflow on it): None means no limit.
+        check_number(f"Timeouts.{attribute.name} (None for no limit)", value, above=0)
 
 
 @attrs.frozen(kw_only=True)
