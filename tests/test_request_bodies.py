@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from transactionlink_async import (
+    LaunchOutcome,
+    LaunchRequest,
     OrganizationToken,
     TransactionLink,
 )
@@ -57,11 +60,13 @@ def client(fake: FakeTransactionLink) -> TransactionLink:
 @pytest.mark.parametrize(
     ("parameters", "error", "says"),
     [
+        (cyclic(), ValueError, "Circular reference"),
+        (nested(sys.getrecursionlimit() * 5), ValueError, "nested too deeply"),
         ({"when": datetime(2026, 5, 1, 12, 0)}, ValueError, "naive datetime"),
         ({"x": float("nan")}, ValueError, "not valid JSON"),
         ({"x": {1, 2}}, TypeError, "set is not JSON serializable"),
     ],
-    ids=["naive-datetime", "nan", "set"],
+    ids=["cyclic", "deep", "naive-datetime", "nan", "set"],
 )
 async def test_a_body_that_cannot_be_sent_is_refused_before_sending(
     fake: FakeTransactionLink, send: Send, parameters: Any, error: type[Exception], says: str
@@ -92,3 +97,29 @@ async def test_every_body_takes_aware_datetimes_and_any_mapping(
     assert sent["deep"] == {"list": ["2026-01-01T00:00:00Z"]}
     assert sent["frozen"] == {"k": 1}
     assert sent["fine"] == nested(200)
+
+
+async def test_in_a_batch_a_body_that_cannot_be_sent_is_one_outcome(
+    fake: FakeTransactionLink,
+) -> None:
+    requests = [
+        LaunchRequest(workflow_definition_id="d", locale="en", parameters={"n": 0}),
+        LaunchRequest(workflow_definition_id="d", locale="en", parameters=cyclic()),
+        LaunchRequest(workflow_definition_id="d", locale="en", parameters=nested(100_000)),
+        LaunchRequest(
+            workflow_definition_id="d",
+            locale="en",
+            parameters={"when": datetime(2026, 5, 1, tzinfo=timezone.utc)},
+        ),
+    ]
+    async with client(fake) as tl:
+        outcomes: list[LaunchOutcome] = [
+            o async for o in tl.workflows.launch_many(requests, concurrency=2)
+        ]
+    by_index = {o.index: o for o in outcomes}
+    assert sorted(by_index) == [0, 1, 2, 3]
+    assert by_index[0].ok
+    assert by_index[3].ok
+    assert isinstance(by_index[1].error, ValueError)
+    assert isinstance(by_index[2].error, ValueError)
+    assert len(fake.requests("POST", "/workflows")) == 2

@@ -304,8 +304,26 @@ def _log_unreadable(model: str, key: str, exc: BaseException) -> None:
     logger.debug("an answer's %s.%s is unreadable (%s): read as absent", model, path, reason)
 
 
+def _is_json_object(tp: Any) -> bool:
+    return bool(tp == _JSON_OBJECT or tp == _JSON_OBJECT | None)
+
+
+def _unstructure_json_object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    # The caller's free-form JSON is handed on as it is (a shallow dict): walking it here
+    # would fail on nesting or cycles with a RecursionError, and would convert some values
+    # (datetimes) that bodies built without a model then could not take. Encoding the body
+    # (`_request.encode_body`) applies one rule to every body.
+    return None if value is None else dict(value)
+
+
 def _unstructure_attrs_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
-    renames: Any = {a.name: override(rename=json_name(a.name)) for a in attrs.fields(cls)}
+    attrs.resolve_types(cls)
+    renames: Any = {
+        a.name: override(rename=json_name(a.name), unstruct_hook=_unstructure_json_object)
+        if _is_json_object(a.type)
+        else override(rename=json_name(a.name))
+        for a in attrs.fields(cls)
+    }
     generated = make_dict_unstructure_fn(cls, converter, **renames)
 
     def unstructure_model(value: Any) -> dict[str, Any]:

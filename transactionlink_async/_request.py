@@ -58,12 +58,16 @@ def encode_body(request: ApiRequest) -> bytes:
     """The request's JSON, or a clear error before anything is sent.
 
     The one rule for every body: JSON values, any Mapping, and aware datetimes (written
-    in UTC with "Z").
+    in UTC with "Z"); nothing nested deeper than Python can walk, and no cycles.
     """
     try:
         # NaN and Infinity are not JSON: the API would refuse them, so refuse them here.
         return json.dumps(request.json, allow_nan=False, default=_json_value).encode()
-    except ValueError as exc:  # NaN, a naive datetime
+    except RecursionError:
+        raise ValueError(
+            f"{request.method} {request.path}: the body is nested too deeply to send"
+        ) from None
+    except ValueError as exc:  # a cycle ("Circular reference detected"), NaN, naive datetime
         raise ValueError(
             f"{request.method} {request.path}: the body is not valid JSON: {exc}"
         ) from None
