@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -82,7 +83,7 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
+    if not 0 < value < math.inf:  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
 

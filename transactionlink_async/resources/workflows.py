@@ -134,6 +134,7 @@ class Workflows(Resource):
             build_body=initialise_body,
             launch=self._initialise,
             max_pause=self._client.retry_policy.max_retry_after,
+            lifecycle=self._client.lifecycle,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
