@@ -14,7 +14,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import anyio
 import attrs
@@ -22,8 +22,12 @@ import attrs
 from .._request import AnswerObserver
 from .._retry import parse_retry_after
 from .._validate import check_concurrency
+from ..errors import ClientClosedError
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import BatchIterator, Signal, TaskSet
+
+if TYPE_CHECKING:
+    from .._handle import Lifecycle
 
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",
@@ -132,10 +136,16 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
         launch: Launch,
         max_pause: float = 60.0,
         attempt: Attempt | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
         self._launches = _LaunchRun(
-            requests, concurrency, build_body, attempt or _plain_attempt(launch), max_pause
+            requests,
+            concurrency,
+            build_body,
+            attempt or _plain_attempt(launch),
+            max_pause,
+            lifecycle,
         )
         super().__init__(self._launches)
 
@@ -182,6 +192,7 @@ class _LaunchRun:
         build_body: BuildBody,
         attempt: Attempt,
         max_pause: float,
+        lifecycle: Lifecycle | None,
     ) -> None:
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -197,6 +208,8 @@ class _LaunchRun:
         self._build_body = build_body
         self._attempt = attempt
         self._max_pause = max_pause
+        #: The client's: once it is closed, no more input is read (an endless one included).
+        self._lifecycle = lifecycle
         self.aimd = Aimd.start(concurrency)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
@@ -228,7 +241,16 @@ class _LaunchRun:
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            await self._signal.wait(self._pause_left())
+            if self._lifecycle is None or self._lifecycle.closed:
+                # (Once closed, the launches in flight end at once: wait for their news.)
+                await self._signal.wait(self._pause_left())
+                continue
+            try:
+                # Waiting for news is a call in flight: closing the client ends it.
+                with self._lifecycle.in_flight():
+                    await self._signal.wait(self._pause_left())
+            except ClientClosedError:
+                self._stop_reading()
 
     @property
     def _finished(self) -> bool:
@@ -242,6 +264,8 @@ class _LaunchRun:
 
     def _fill(self) -> None:
         """Start launches while the limit, the pause and the outcome buffer allow."""
+        if self._lifecycle is not None and self._lifecycle.closed:
+            self._stop_reading()
         if self._closed or self._pause_left() is not None:
             return
         while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
@@ -265,6 +289,20 @@ class _LaunchRun:
                 continue
             self.launched += 1
             self.tasks.spawn(self._launch_one(index, request, body))
+
+    def _stop_reading(self) -> None:
+        """The client is closed: read no more input; once the launches sent are told, the
+        loop raises ClientClosedError."""
+        if self._exhausted and not self._lookahead:
+            return
+        self._exhausted = True
+        # Read but never sent: nothing to tell about them.
+        self._lookahead.clear()
+        self._readers.cancel()
+        if self._input_error is None:
+            self._input_error = ClientClosedError(
+                "the TransactionLink client is closed: launch_many launches nothing more"
+            )
 
     def _take(self) -> object:
         """The next input item, or _NOTHING when none is at hand right now."""

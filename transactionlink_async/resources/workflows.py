@@ -155,6 +155,7 @@ class Workflows(Resource):
             launch=self._initialise,
             max_pause=self._client.retry_policy.max_retry_after,
             attempt=journaled.attempt,
+            lifecycle=self._client.lifecycle,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
