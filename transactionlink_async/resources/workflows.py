@@ -144,6 +144,7 @@ class Workflows(Resource):
                 build_body=initialise_body,
                 launch=self._initialise,
                 max_pause=self._client.retry_policy.max_retry_after,
+                lifecycle=self._client.lifecycle,
             )
         journaled = JournaledLaunch(
             requests, journal=journal, launch=self._initialise, fetch=self.get
