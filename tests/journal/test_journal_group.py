@@ -111,6 +111,8 @@ async def test_a_batch_failure_reaches_every_submitter_and_the_next_batch_runs()
     outcomes = await asyncio.gather(*second, return_exceptions=True)
     assert recorder.batches == [1, 3]
     assert all(isinstance(outcome, OSError) for outcome in outcomes)
+    # Each caller its own error object: a shared one would gather every caller's traceback.
+    assert len({id(outcome) for outcome in outcomes}) == 3
     assert await group.submit(lambda: 5) == 5
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -21,6 +22,15 @@ Op = TypeVar("Op")
 Outcome = tuple[bool, Any]
 #: Starts one batch (in a worker thread, or as a task) and gives its outcomes, in order.
 StartBatch = Callable[[Sequence[Any]], "asyncio.Future[list[Outcome]]"]
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    try:
+        copied = copy.copy(error)
+    except Exception:
+        return error
+    copied.__cause__ = error.__cause__
+    return copied
 
 
 @attrs.define
@@ -94,8 +104,10 @@ class GroupCommit(Generic[Op]):
         self._jobs.discard(job)
         if job.cancelled():
             outcomes: list[Outcome] = [(False, asyncio.CancelledError())] * len(batch)
-        elif job.exception() is not None:
-            outcomes = [(False, job.exception())] * len(batch)
+        elif (failure := job.exception()) is not None:
+            # One error object each: raised by many callers, a shared one would gather
+            # every caller's traceback.
+            outcomes = [(False, _own_copy(failure)) for _ in batch]
         else:
             outcomes = job.result()
         for item, outcome in zip(batch, outcomes, strict=True):
