@@ -1,5 +1,7 @@
 """transactionlink_async: the asyncio SDK for the TransactionLink workflow API."""
 
+import logging as _logging
+
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._batches.launch import LaunchBatch
 from ._batches.wait import WaitBatch
@@ -16,6 +18,7 @@ from .errors import (
     BadRequestError,
     ClientClosedError,
     InvalidResponseError,
+    LaunchInDoubtError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -64,6 +67,7 @@ __all__ = [
     "Events",
     "InvalidResponseError",
     "LaunchBatch",
+    "LaunchInDoubtError",
     "LaunchOutcome",
     "LaunchRequest",
     "NotFoundError",
@@ -104,3 +108,7 @@ __all__ = [
     "__version__",
     "is_final_status",
 ]
+
+# A library stays silent until the application configures logging: without a handler of
+# its own, Python's last-resort handler would print the SDK's warnings on stderr.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -261,13 +261,17 @@ class TransactionLink:
         # Paths are built from checked segments only, so they are already in their final form.
         return yarl.URL(self._base_text + path, encoded=True)
 
-    def send(self, request: ApiRequest) -> Coroutine[Any, Any, RawResponse]:
-        """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
-        # A plain function handing back the coroutine: no extra frame on the unobserved path.
+    async def send(self, request: ApiRequest) -> RawResponse:
+        """Send an API request: credentials, the 401 rule, retries; raise on error answers.
+
+        Closing the client ends it at once, even mid-answer, with ClientClosedError.
+        """
+        # None unless a hook is subscribed or tracing is on: then the call is told all.
         observer = self._observation.current
-        if observer is None:
-            return self._send(request, None)
-        return self._send_observed(request, observer)
+        with self._lifecycle.in_flight():
+            if observer is None:
+                return await self._send(request, None)
+            return await self._send_observed(request, observer)
 
     async def _send_observed(self, request: ApiRequest, observer: Observer) -> RawResponse:
         call = observer.call(request.method, self.url_for(request.path), target="api")
@@ -280,7 +284,6 @@ class TransactionLink:
         return response
 
     async def _send(self, request: ApiRequest, call: CallTrace | None) -> RawResponse:
-        self._check_open()
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
@@ -364,7 +367,9 @@ class TransactionLink:
 
     async def _call_auth(self, path: str, payload: Mapping[str, Any]) -> Any:
         return await self.send_json(
-            ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
+            ApiRequest(
+                method="POST", path=path, json=dict(payload), authenticated=False, secret=True
+            )
         )
 
 
@@ -410,7 +415,16 @@ def _status_error(
         url=url,
         body=response.body,
         retry_after=retry_after,
+        secrets=_sent_values(request) if request.secret else None,
     )
     if isinstance(error, RateLimitError) and isinstance(decision, RetryAfterTooLong):
         error.args = (f"{error.args[0]}; the API asks to wait {decision.retry_after:.0f}s",)
     return error
+
+
+def _sent_values(request: ApiRequest) -> list[str]:
+    """The string values of a request's JSON object body (an auth call's key, secret...)."""
+    body = request.json
+    if not isinstance(body, Mapping):
+        return []
+    return [value for value in body.values() if isinstance(value, str)]
