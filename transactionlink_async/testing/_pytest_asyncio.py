@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import pytest_asyncio
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .pytest_plugin import open_client, running_fake
 
@@ -15,21 +13,32 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Typed alike whichever pytest-asyncio version (and typing) is installed.
-fixture = cast("Callable[[F], F]", pytest_asyncio.fixture)
+
+class FixtureDecorator(Protocol):
+    """`pytest_asyncio.fixture` used bare, as a decorator."""
+
+    def __call__(self, function: F, /) -> F: ...
 
 
-@fixture
-async def _transactionlink_fake_asyncio(
-    transactionlink_fake_options: dict[str, Any],
-) -> AsyncIterator[FakeTransactionLink]:
-    async with running_fake(transactionlink_fake_options) as fake:
-        yield fake
+def asyncio_fixtures(fixture: FixtureDecorator) -> object:
+    """A plugin object with the fixtures, decorated by pytest-asyncio's `fixture`.
 
+    pytest-asyncio is never imported here: it is running already when this is called.
+    """
 
-@fixture
-async def _transactionlink_client_asyncio(
-    transactionlink_fake: FakeTransactionLink,
-) -> AsyncIterator[TransactionLink]:
-    async with open_client(transactionlink_fake) as tl:
-        yield tl
+    class AsyncioFixtures:
+        @fixture
+        async def _transactionlink_fake_asyncio(
+            self, transactionlink_fake_options: dict[str, Any]
+        ) -> AsyncIterator[FakeTransactionLink]:
+            async with running_fake(transactionlink_fake_options) as fake:
+                yield fake
+
+        @fixture
+        async def _transactionlink_client_asyncio(
+            self, transactionlink_fake: FakeTransactionLink
+        ) -> AsyncIterator[TransactionLink]:
+            async with open_client(transactionlink_fake) as tl:
+                yield tl
+
+    return AsyncioFixtures()

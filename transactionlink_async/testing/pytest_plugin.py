@@ -112,6 +112,7 @@ def _pytest_asyncio_on(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-asyncio runs only the fixtures it was told about: they are added when it is on.
     if _pytest_asyncio_on(config):
-        from . import _pytest_asyncio
+        from ._pytest_asyncio import asyncio_fixtures
 
-        config.pluginmanager.register(_pytest_asyncio, "transactionlink-asyncio-fixtures")
+        fixture = sys.modules["pytest_asyncio"].fixture
+        config.pluginmanager.register(asyncio_fixtures(fixture), "transactionlink-asyncio-fixtures")
