@@ -143,7 +143,10 @@ class _Live:
         credentials = CredentialKeys(key, secret)
         share = self._shares.get(credentials.name)
         if share is None:
-            store = RedisTokenStore(self.client, self.guard, self._keys, credentials)
+            # A client's first need is its token: from then on it hears the other processes.
+            store = RedisTokenStore(
+                self.client, self.guard, self._keys, credentials, on_use=self.start
+            )
             share = self._shares[credentials.name] = TokenShare(store)
         return share
 

@@ -71,8 +71,10 @@ class RedisTokenStore:
         keys: Keys,
         credentials: CredentialKeys,
         *,
+        on_use: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._on_use = on_use
         self._guard = guard
         self._credentials = credentials
         self._clock = clock
@@ -85,6 +87,7 @@ class RedisTokenStore:
         self._client = client
 
     async def read(self) -> StoreView:
+        self._on_use()
         raw = await self._guard.call(
             "reading the shared token",
             lambda: self._read(keys=[self._key, self._lease_key], args=[]),
