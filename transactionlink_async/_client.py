@@ -31,7 +31,7 @@ from ._transport import RawResponse, Transport
 from ._validate import check_base_url
 from ._version import __version__
 from ._webhooks.receive import Webhooks
-from .coordination import Coordination, LocalCoordination
+from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import (
     RateLimitError,
     TransportError,
@@ -100,7 +100,8 @@ class TransactionLink:
         self._transport = Transport(settings)
         wakeups = WakeRegistry()
         # Clients sharing a backend (in other processes too) share its token, news and pacing.
-        member = (coordination or LocalCoordination()).join(wakeups)
+        self._coordination = coordination or LocalCoordination()
+        member = self._coordination.join(wakeups)
         share = (
             member.tokens_for(credentials.key, credentials.secret)
             if isinstance(credentials, ApiKey)
@@ -125,7 +126,10 @@ class TransactionLink:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TransactionLink:
-        """A client configured from `TRANSACTIONLINK_*` environment variables."""
+        """A client configured from `TRANSACTIONLINK_*` environment variables.
+
+        `TRANSACTIONLINK_REDIS_URL`, when set, gives it a RedisCoordination on that URL.
+        """
         if "credentials" not in overrides:
             token = os.environ.get("TRANSACTIONLINK_TOKEN")
             key = os.environ.get("TRANSACTIONLINK_API_KEY")
@@ -142,6 +146,10 @@ class TransactionLink:
         base_url = os.environ.get("TRANSACTIONLINK_BASE_URL")
         if base_url and "base_url" not in overrides:
             overrides["base_url"] = base_url
+        redis_url = os.environ.get("TRANSACTIONLINK_REDIS_URL")
+        if redis_url and "coordination" not in overrides:
+            # Every worker process started with the same environment then acts as one.
+            overrides["coordination"] = RedisCoordination(redis_url)
         return cls(**overrides)
 
     def __repr__(self) -> str:
@@ -155,6 +163,11 @@ class TransactionLink:
     @property
     def retry_policy(self) -> RetryPolicy:
         return self._retry
+
+    @property
+    def coordination(self) -> Coordination:
+        """The backend this client shares its token, news and pacing through."""
+        return self._coordination
 
     @property
     def closed(self) -> bool:

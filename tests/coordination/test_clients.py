@@ -14,7 +14,7 @@ from redis_server import RedisServer
 from support import FAST_RETRY
 
 from transactionlink_async import ApiKey, PollPolicy, TransactionLink
-from transactionlink_async.coordination import RedisCoordination
+from transactionlink_async.coordination import LocalCoordination, RedisCoordination
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +226,25 @@ async def _everything_in(raw: Any) -> list[tuple[bytes, bytes]]:
             raise AssertionError(f"unexpected {kind} at {name!r}")
         found.append((name, b"\0".join(p for p in parts if p is not None)))
     return found
+
+
+async def test_from_env_gives_a_redis_coordination_when_asked(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("TRANSACTIONLINK_TOKEN", "tot_abc")
+    monkeypatch.setenv("TRANSACTIONLINK_REDIS_URL", redis_url)
+    async with TransactionLink.from_env() as shared:
+        assert isinstance(shared.coordination, RedisCoordination)
+    async with TransactionLink.from_env(coordination=None) as alone:
+        assert isinstance(alone.coordination, LocalCoordination)
+    monkeypatch.setenv("TRANSACTIONLINK_REDIS_URL", "http://nope")
+    with pytest.raises(ValueError, match="redis://"):
+        TransactionLink.from_env()
+
+
+def test_coordination_must_be_a_backend() -> None:
+    with pytest.raises(TypeError, match="RedisCoordination"):
+        TransactionLink(
+            ApiKey("k", "s"),
+            coordination="redis://127.0.0.1",  # type: ignore[arg-type]
+        )
