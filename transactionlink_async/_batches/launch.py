@@ -14,7 +14,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import anyio
 import attrs
@@ -96,7 +96,7 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
     with an error or a cancellation.
     """
 
-    CANCEL_ON_CLOSE = False
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
 
     def __init__(
         self,
