@@ -114,3 +114,19 @@ async def test_local_coordination_shares_news_and_budget_between_its_clients() -
     await a.news.announce("exec-2", "COMPLETED")
     assert a_target.woken == []
     await b.aclose()
+
+
+async def test_calls_after_close_stay_local_and_open_nothing(redis_url: str, raw: Any) -> None:
+    backend = RedisCoordination(redis_url, timeout=2.0)
+    member = backend.join(Target())
+    await member.budget.take("launch", per_second=10, burst=1)
+    await member.aclose()
+    before = {t for t in asyncio.all_tasks()}
+    clients = len(await raw.client_list())
+    # A straggler (a webhook handled while its client closed) after the close:
+    await member.news.announce("exec-1", "COMPLETED")
+    assert not await member.news.announced("exec-2")
+    assert await member.budget.take("launch", per_second=10, burst=1) >= 0
+    assert {t for t in asyncio.all_tasks()} - before == set()
+    assert len(await raw.client_list()) == clients
+    assert not await raw.exists("transactionlink:final:exec-1")

@@ -52,6 +52,7 @@ class Guard:
         self._policy = policy
         self._clock = clock
         self._state = BreakerState()
+        self._closed = False
         # One WARNING a minute at most, whichever part of the backend runs into trouble.
         self._warn = RateLimitedLog(logger, logging.WARNING)
         redis_asyncio = require_redis()
@@ -72,8 +73,14 @@ class Guard:
         """Whether the breaker is closed (the last call to Redis went through)."""
         return self._state.closed
 
+    def close(self) -> None:
+        """Refuse every later call: a straggler must not reopen a connection after close."""
+        self._closed = True
+
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
         """`operation()`'s result, or CoordinationUnavailable; cancellation passes through."""
+        if self._closed:
+            raise CoordinationUnavailable(f"{what}: the coordination backend is closed")
         admission = admit(self._state, self._clock())
         self._state = admission.state
         if not admission.allowed:

@@ -130,10 +130,12 @@ class _Live:
         )
         self._keys = keys
         self._shares: dict[str, TokenShare] = {}
+        self._closed = False
 
     def start(self) -> None:
         """Listen to the other processes from the first use on (needs the running loop)."""
-        self.subscriber.start()
+        if not self._closed:
+            self.subscriber.start()
 
     async def _subscribed(self, first: bool) -> None:
         await self.news.recheck(first=first)
@@ -151,6 +153,8 @@ class _Live:
         return share
 
     async def aclose(self) -> None:
+        self._closed = True
+        self.guard.close()
         await self.subscriber.aclose()
         await self.budget.aclose()
         await self.news.aclose()
