@@ -33,17 +33,22 @@ async def test_a_wait_starting_after_the_delivery_confirms_at_once(
 async def test_news_of_a_status_that_ends_nothing_does_not_skip_the_first_sleep(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
-    execution_id = fake.create_execution(status="RUNNING")
-    await tl.webhooks.handle(
-        *fake.webhooks.signed({"workflowId": execution_id, "status": "AWAITING"})
-    )
-    wait = asyncio.ensure_future(tl.workflows.wait_for_completion(execution_id, poll=SLOW_POLL))
-    await anyio.sleep(0.2)
-    assert not wait.done()
-    assert fake.count("GET", f"/workflows/{execution_id}") == 0
-    wait.cancel()
+    running = fake.create_execution(status="RUNNING")
+    done = fake.create_execution(status="COMPLETED")
+    for execution_id, status in ((running, "AWAITING"), (done, "COMPLETED")):
+        await tl.webhooks.handle(
+            *fake.webhooks.signed({"workflowId": execution_id, "status": status})
+        )
+    sleeping = asyncio.ensure_future(tl.workflows.wait_for_completion(running, poll=SLOW_POLL))
+    late = asyncio.ensure_future(tl.workflows.wait_for_completion(done, poll=SLOW_POLL))
+    # The wait with final news checks at once; the other, started first, still sleeps.
+    with anyio.fail_after(5):
+        assert (await late).status == "COMPLETED"
+    assert fake.count("GET", f"/workflows/{running}") == 0
+    assert await fake.next_request("GET", f"/workflows/{running}", timeout=0.3) is None
+    sleeping.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await wait
+        await sleeping
 
 
 async def test_clients_sharing_a_local_coordination_wake_each_other(
