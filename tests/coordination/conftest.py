@@ -10,8 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from transactionlink_async.coordination import RedisCoordination
-from transactionlink_async.coordination._redis import _RedisMember
+from transactionlink_async.coordination import Member, RedisCoordination
 
 
 class Target:
@@ -52,7 +51,7 @@ async def eventually(check: Callable[[], Any], *, within: float = 5.0) -> None:
 class Joined:
     """One RedisCoordination with one member (a stand-in client) and its wake target."""
 
-    def __init__(self, backend: RedisCoordination, member: _RedisMember, target: Target) -> None:
+    def __init__(self, backend: RedisCoordination, member: Member, target: Target) -> None:
         self.backend = backend
         self.member = member
         self.target = target

@@ -102,3 +102,9 @@ def test_many_made_up_kinds_do_not_grow_the_budget_without_bound() -> None:
         budget.reserve(f"k{index}", per_second=1000, burst=1)
         clock.now += 0.01
     assert len(budget._tats) <= 300
+
+
+@given(now=st.floats(min_value=0, max_value=1e9), per_second=st.floats(0.1, 1000))
+def test_a_full_bucket_answers_exactly_at_once(now: float, per_second: float) -> None:
+    _, reservation = reserve(now, now, per_second=per_second, burst=1)
+    assert wait_of(reservation, 0) == 0.0

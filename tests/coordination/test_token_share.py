@@ -237,6 +237,8 @@ async def test_backends_of_one_coordination_share_the_token_too(join: Join) -> N
     one = join()
     a = one.member.tokens_for(KEY, SECRET)
     b = one.member.tokens_for(KEY, SECRET)
+    assert a is not None
+    assert b is not None
     tokens = await asyncio.gather(a.get(api.fetch), b.get(api.fetch))
     assert api.calls == 1
     assert tokens[0].access == tokens[1].access

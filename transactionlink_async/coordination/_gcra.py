@@ -38,7 +38,8 @@ def reserve(
     """
     interval = 1.0 / per_second
     start = max(tat, now)
-    first_wait = start + interval - now - burst * interval
+    # Grouped so that a full bucket gives exactly 0.0, not a rounding error above it.
+    first_wait = (start - now) - (burst - 1) * interval
     return start + count * interval, Reservation(first_wait=first_wait, interval=interval)
 
 

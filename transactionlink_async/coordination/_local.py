@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import Coordination, RateBudget, WakeNews, WakeTarget
+from ._base import Coordination, Member, RateBudget, WakeNews, WakeTarget
 from ._local_budget import LocalRateBudget
 from ._markers import Markers
 from ._news import LocalNews, MemberNews
@@ -24,7 +24,7 @@ class LocalCoordination(Coordination):
         self._members: list[_LocalMember] = []
         self._news = LocalNews(Markers(), lambda: [m.target for m in self._members])
 
-    def join(self, wakeups: WakeTarget) -> _LocalMember:
+    def join(self, wakeups: WakeTarget) -> Member:
         member = _LocalMember(self, wakeups)
         self._members.append(member)
         return member

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 
-from ._base import Coordination, RateBudget, WakeNews, WakeTarget
+from ._base import Coordination, Member, RateBudget, WakeNews, WakeTarget
 from ._breaker import BreakerPolicy
 from ._connection import DEFAULT_REDIS_TIMEOUT, check_url, connect, redacted_url, require_redis
 from ._crypto import CredentialKeys, require_cryptography
@@ -82,7 +82,7 @@ class RedisCoordination(Coordination):
         live = self._live
         return live is not None and live.guard.available and live.subscriber.subscribed
 
-    def join(self, wakeups: WakeTarget) -> _RedisMember:
+    def join(self, wakeups: WakeTarget) -> Member:
         if self._live is None:
             self._live = _Live(self)
         member = _RedisMember(self, self._live, wakeups)
