@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transactionlink_async.coordination import LocalRateBudget
 from transactionlink_async.coordination._gcra import check_kind, reserve, wait_of
+from transactionlink_async.coordination._local_budget import LocalRateBudget
 
 pytestmark = pytest.mark.anyio
 

@@ -2,14 +2,12 @@
 
 from ._base import Coordination, Member, RateBudget, WakeNews, WakeTarget
 from ._local import LocalCoordination
-from ._local_budget import LocalRateBudget
 from ._redis import RedisCoordination
 from ._redis_budget import RedisRateBudget
 
 __all__ = [
     "Coordination",
     "LocalCoordination",
-    "LocalRateBudget",
     "Member",
     "RateBudget",
     "RedisCoordination",
