@@ -245,13 +245,16 @@ class JwtKeeper:
             if self._generation != seen_generation:
                 return  # another task renewed while we queued: use its token
             if self._renewals_ended != renewals_before and self._last_failure is not None:
-                # A renewal failed while we queued: one failure per burst, not one per caller.
-                raise self._last_failure
+                # A renewal failed while we queued: one failure per burst, not one per caller;
+                # each caller gets its own copy (sharing one object would pile every
+                # caller's frames onto a single traceback).
+                raise _copy_error(self._last_failure)
             try:
                 token, refresh = await self._obtain(refused)
             except Exception as exc:
                 # (A cancelled renewal is not recorded: the next caller simply tries again.)
-                self._last_failure = exc
+                # Kept detached: no traceback, so no frames stay alive until the next success.
+                self._last_failure = _copy_error(exc)
                 self._renewals_ended += 1
                 raise
             self._last_failure = None
@@ -308,30 +311,50 @@ class JwtKeeper:
         if refresh is not None:
             try:
                 answer = await self._call("/auth/refresh", {"refreshToken": refresh})
-                return _check_answer(answer), refresh
+                return _check_answer(answer, "/auth/refresh"), refresh
             except (AuthenticationError, BadRequestError) as exc:
                 logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
-                if ours:
-                    self._refresh_token = None
+            except InvalidResponseError as exc:
+                # The refresh token may be spent whatever the answer said: start afresh,
+                # as for a refusal, rather than fail every call from now on.
+                logger.info("token refresh answer unusable (%s); authorizing again", exc)
+            if ours:
+                self._refresh_token = None
         logger.debug("authorizing with the API key")
         answer = await self._call(
             "/auth/authorize",
             {"key": self._credentials.key, "secret": self._credentials.secret},
         )
-        return _check_answer(answer), None
+        return _check_answer(answer, "/auth/authorize"), None
 
 
-def _check_answer(answer: Any) -> AuthTokens:
+def _check_answer(answer: Any, path: str) -> AuthTokens:
+    """The tokens of an auth answer; InvalidResponseError saying what required part is wrong.
+
+    Optional fields the SDK cannot read are read as absent (the converter's rule): a login
+    never fails over them.
+    """
     try:
         tokens = structure(answer, AuthTokens)
-    except ConversionError:
-        # The converter's message names fields only, but say less: this answer holds secrets.
-        raise InvalidResponseError("the auth endpoint answered without an accessToken") from None
+    except ConversionError as exc:
+        # The converter names fields and JSON types, never values: this answer holds secrets.
+        raise InvalidResponseError(f"POST {path} answered without a usable token: {exc}") from None
     access = tokens.access_token
     if not access or any(ord(c) < 0x21 or ord(c) == 0x7F for c in access):
         # It becomes a header value: control characters would be refused (or worse, injected).
-        raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
+        raise InvalidResponseError(
+            f"POST {path} answered with an unusable accessToken "
+            "(empty, or holding spaces or control characters)"
+        )
     return tokens
+
+
+def _copy_error(error: Exception) -> Exception:
+    """A new exception of `error`'s class, message and attributes, without its traceback."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    return copy
 
 
 def keeper_for(

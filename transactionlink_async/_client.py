@@ -203,8 +203,14 @@ class TransactionLink:
         return yarl.URL(self._base_text + path, encoded=True)
 
     async def send(self, request: ApiRequest) -> RawResponse:
-        """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
-        self._check_open()
+        """Send an API request: credentials, the 401 rule, retries; raise on error answers.
+
+        Closing the client ends it at once, even mid-answer, with ClientClosedError.
+        """
+        with self._lifecycle.in_flight():
+            return await self._send(request)
+
+    async def _send(self, request: ApiRequest) -> RawResponse:
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
@@ -273,7 +279,9 @@ class TransactionLink:
 
     async def _call_auth(self, path: str, payload: Mapping[str, Any]) -> Any:
         return await self.send_json(
-            ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
+            ApiRequest(
+                method="POST", path=path, json=dict(payload), authenticated=False, secret=True
+            )
         )
 
 
@@ -309,7 +317,16 @@ def _status_error(
         url=url,
         body=response.body,
         retry_after=retry_after,
+        secrets=_sent_values(request) if request.secret else None,
     )
     if isinstance(error, RateLimitError) and isinstance(decision, RetryAfterTooLong):
         error.args = (f"{error.args[0]}; the API asks to wait {decision.retry_after:.0f}s",)
     return error
+
+
+def _sent_values(request: ApiRequest) -> list[str]:
+    """The string values of a request's JSON object body (an auth call's key, secret...)."""
+    body = request.json
+    if not isinstance(body, Mapping):
+        return []
+    return [value for value in body.values() if isinstance(value, str)]

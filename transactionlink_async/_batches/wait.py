@@ -93,7 +93,7 @@ async def wait_for_completion(
     deadline = math.inf if budget is None else anyio.current_time() + budget
     # One scope over everything, the client's own retry sleeps included: the budget is
     # never overrun, and a sleep ends exactly at the deadline rather than after it.
-    with anyio.CancelScope(deadline=deadline):
+    with anyio.CancelScope(deadline=deadline), client.lifecycle.in_flight():
         return await waiter.run()
     assert budget is not None  # only the deadline's own cancellation lands here
     raise waiter.timed_out(budget) from waiter.last_error
