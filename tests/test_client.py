@@ -288,9 +288,15 @@ async def test_close_leaves_nothing_behind(fake: FakeTransactionLink) -> None:
     await tl.aclose()  # twice is fine
 
 
-async def test_unused_client_closes_cleanly() -> None:
-    async with TransactionLink(OrganizationToken("tot_x")):
-        pass
+async def test_unused_client_closes_cleanly(fake: FakeTransactionLink) -> None:
+    tasks_before = asyncio.all_tasks()
+    tl = TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url)
+    async with tl:
+        assert not tl.closed
+    assert tl.closed
+    assert asyncio.all_tasks() == tasks_before  # nothing left running
+    gc.collect()  # an unclosed session would raise ResourceWarning (an error in this suite)
+    assert fake.journal == []  # and an unused client never called the API
 
 
 async def test_no_secret_in_logs_or_errors(

@@ -1,5 +1,7 @@
 """transactionlink_async: the asyncio SDK for the TransactionLink workflow API."""
 
+import logging as _logging
+
 from ._auth import ApiKey, Credentials, OrganizationToken
 from ._batches.launch import LaunchBatch
 from ._batches.wait import WaitBatch
@@ -84,3 +86,7 @@ __all__ = [
     "__version__",
     "is_final_status",
 ]
+
+# A library stays silent until the application configures logging: without a handler of
+# its own, Python's last-resort handler would print the SDK's warnings on stderr.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

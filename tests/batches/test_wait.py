@@ -372,7 +372,9 @@ async def test_a_wake_up_for_a_running_execution_keeps_waiting(
     )
     await asyncio.sleep(0.05)
     tl._handle.wakeups.wake(execution.id)
-    await asyncio.sleep(0.1)
+    assert await fake.next_request("GET", "/workflows/*", timeout=5) is not None  # it checks
+    # ... once, finds RUNNING, and goes back to sleep: no second check comes.
+    assert await fake.next_request("GET", "/workflows/*", timeout=0.3) is None
     assert not task.done()
     assert fake.count("GET", "/workflows/*") == 1  # the webhook's status is never trusted
     fake.set_status(execution.id, "FAILED")

@@ -14,7 +14,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import anyio
 import attrs
@@ -100,7 +100,7 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
     with an error or a cancellation.
     """
 
-    CANCEL_ON_CLOSE = False
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
 
     def __init__(
         self,

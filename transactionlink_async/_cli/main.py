@@ -19,7 +19,16 @@ from ..errors import TransactionLinkError
 from . import commands
 from .output import Output
 
-__all__ = ["EXIT_API", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "amain", "build_parser", "main"]
+__all__ = [
+    "EXIT_API",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "amain",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 #: The workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or CANCELLED (or did not end
@@ -29,6 +38,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: The API answered with an error, or could not be reached or read.
 EXIT_API = 3
+#: Something failed that is neither the API nor the call: a bug, to report with --debug.
+EXIT_INTERNAL = 4
 
 _EPILOG = """\
 credentials come from the environment: TRANSACTIONLINK_TOKEN (an organization token), or
@@ -37,7 +48,8 @@ TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET; TRANSACTIONLINK_BASE_URL
 
 exit codes: 0 success; 1 the workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or
 CANCELLED, or was not final when --timeout ran out; 2 usage error (arguments, missing
-credentials); 3 the API answered with an error or could not be reached."""
+credentials, an incomplete installation); 3 the API answered with an error or could not
+be reached; 4 an unexpected failure (rerun with --debug and report it)."""
 
 Command = Callable[[TransactionLink, argparse.Namespace, Output], Awaitable[int]]
 
@@ -206,7 +218,9 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, TransactionLinkError):
             out.error(error)
             return EXIT_API
-        if isinstance(error, (ValueError, TypeError)):
+        # A missing module is the installation's fault, not the API's: its message says
+        # what to install.
+        if isinstance(error, (ValueError, TypeError, ImportError)):
             out.error(error)
             return EXIT_USAGE
         if isinstance(error, OSError):
@@ -214,7 +228,7 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return EXIT_API
         hint = None if args.debug else "rerun with --debug to see where it came from"
         out.error(error, hint=hint)
-        return EXIT_API
+        return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,13 +98,13 @@ class RemoteBody:
         self._wall_clock = wall_clock
         self._use_url(url)
         #: Bytes read so far, i.e. where the next byte belongs.
-        self.offset = 0
+        self.offset: int = 0
         #: The object's size, once an answer told it.
         self.total: int | None = None
         #: The ETag of the answer the bytes so far belong to.
         self.etag: str | None = None
         self.content_encoding: str | None = None
-        self.stats = TransferStats()
+        self.stats: TransferStats = TransferStats()
         self._response: S3Response | None = None
         self._complete = False
         self._restarted: str | None = None

@@ -39,7 +39,7 @@ class ResultStream:
         self._closed = False
         self._position = 0
         #: Bytes handed out so far.
-        self.bytes_read = 0
+        self.bytes_read: int = 0
 
     def __repr__(self) -> str:
         source = f"redirected to {self._body.where}" if self._body is not None else "inline"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -348,6 +349,18 @@ class FakeTransactionLink:
     def count(self, method: str | None, path_glob: str | None) -> int:
         """How many journal entries match."""
         return self._journal.count(method, path_glob)
+
+    async def next_request(
+        self, method: str | None = None, path_glob: str | None = None, *, timeout: float
+    ) -> JournalEntry | None:
+        """Wait for the next matching request to arrive; None when none came within `timeout`.
+
+        To show that something was *not* sent: `assert await fake.next_request("POST",
+        "/workflows", timeout=0.5) is None` returns at once, failing, if it is sent.
+        """
+        if not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        return await self._journal.next_request(method, path_glob, timeout)
 
     def in_flight(self, method: str | None = None, path_glob: str | None = None) -> int:
         """Matching requests being handled right now."""
