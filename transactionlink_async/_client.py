@@ -39,6 +39,7 @@ from ._transport import RawResponse, Transport
 from ._validate import check_base_url, check_proxy, check_ssl_context
 from ._version import __version__
 from ._webhooks.receive import Webhooks
+from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import (
     RateLimitError,
     TransportError,
@@ -67,6 +68,7 @@ class ClientOptions(TypedDict, total=False):
     timeouts: Timeouts | None
     max_connections: int
     user_agent: str | None
+    coordination: Coordination | None
     proxy: str | None
     ssl: SSLContext | None
     trust_env: bool
@@ -89,6 +91,7 @@ class TransactionLink:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         user_agent: str | None = None,
+        coordination: Coordination | None = None,
         proxy: str | None = None,
         ssl: SSLContext | None = None,
         trust_env: bool = True,
@@ -110,6 +113,11 @@ class TransactionLink:
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
         ):
             raise ValueError("user_agent must be a str without control characters")
+        if coordination is not None and not isinstance(coordination, Coordination):
+            raise TypeError(
+                "coordination must be a Coordination such as RedisCoordination(url), "
+                f"got {type(coordination).__name__}"
+            )
         if not isinstance(trust_env, bool):
             raise TypeError(f"trust_env must be a bool, got {type(trust_env).__name__}")
 
@@ -126,11 +134,22 @@ class TransactionLink:
         )
         self._settings = settings
         self._transport = Transport(settings)
-        self._keeper = keeper_for(credentials, self._call_auth)
-        self._wakeups = WakeRegistry()
+        wakeups = WakeRegistry()
+        self._wakeups = wakeups
+        # Clients sharing a backend (in other processes too) share its token, news and pacing.
+        self._coordination = coordination or LocalCoordination()
+        member = self._coordination.join(wakeups)
+        self._member = member
+        share = (
+            member.tokens_for(credentials.key, credentials.secret)
+            if isinstance(credentials, ApiKey)
+            else None
+        )
+        self._keeper = keeper_for(credentials, self._call_auth, share=share)
         self._observation = Observation(tracer_for(tracing))
         self._storage = S3Session(settings, observation=self._observation)
         self._root_lifecycle = Lifecycle()
+        self._root_lifecycle.on_close(member.aclose)
         self._root_lifecycle.on_close(self._storage.aclose)
         self._parent: TransactionLink | None = None
         self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
@@ -147,6 +166,8 @@ class TransactionLink:
             retry_policy=retry,
             session_settings=attrs.evolve(self._settings, timeouts=timeouts),
             wakeups=self._wakeups,
+            news=self._member.news,
+            rate_budget=self._member.budget,
             lifecycle=lifecycle,
             storage=self._storage.with_timeouts(timeouts),
             observation=self._observation,
@@ -203,12 +224,17 @@ class TransactionLink:
         """A client configured from `TRANSACTIONLINK_*` environment variables.
 
         Any argument of `TransactionLink(...)` may be given to override or complete them.
+        `TRANSACTIONLINK_REDIS_URL`, when set, gives it a RedisCoordination on that URL.
         """
         if "credentials" not in overrides:
             overrides["credentials"] = credentials_from_env(os.environ)
         base_url = os.environ.get("TRANSACTIONLINK_BASE_URL")
         if base_url and "base_url" not in overrides:
             overrides["base_url"] = base_url
+        redis_url = os.environ.get("TRANSACTIONLINK_REDIS_URL")
+        if redis_url and "coordination" not in overrides:
+            # Every worker process started with the same environment then acts as one.
+            overrides["coordination"] = RedisCoordination(redis_url)
         return cls(**overrides)
 
     def __repr__(self) -> str:
@@ -222,6 +248,11 @@ class TransactionLink:
     @property
     def retry_policy(self) -> RetryPolicy:
         return self._retry
+
+    @property
+    def coordination(self) -> Coordination:
+        """The backend this client shares its token, news and pacing through."""
+        return self._coordination
 
     @property
     def closed(self) -> bool:
@@ -240,7 +271,8 @@ class TransactionLink:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection the client holds; later calls raise ClientClosedError.
+        """Close every connection the client holds (its share of a coordination backend
+        too); later calls raise ClientClosedError.
 
         On a view (see `with_options`) this closes the view only.
         """
