@@ -24,6 +24,7 @@ import anyio
 import attrs
 import httpx
 import pytest
+import trustme
 from starlette.requests import Request
 
 from transactionlink_async import OrganizationToken, TransactionLink
@@ -106,7 +107,7 @@ async def run_fastapi_quickstart(fake: FakeTransactionLink, ns: dict[str, Any], 
         outcome = await http.get(f"/verifications/{answer['id']}/outcome")
         assert outcome.json() == {"status": "COMPLETED"}
         await signed_delivery(http, fake, "/webhooks/transactionlink")
-    assert ns["tl"].closed
+    assert ns["app"].state.transactionlink.closed
 
 
 async def run_batch_quickstart(
@@ -200,7 +201,52 @@ async def run_many_workers(fake: FakeTransactionLink, ns: dict[str, Any], _: Pat
 
 
 async def run_testing_kit(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
-    await ns["test_my_batch_survives_rate_limits"]()  # it makes a fake of its own
+    # What the plugin's fixtures give the test: the fake and a client of it.
+    async with client(fake) as tl:
+        await ns["test_the_batch_survives_rate_limits"](fake, tl)
+
+
+async def run_proxies(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
+    ca_file = cwd / "corporate-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    done = await ns["snippet"](str(ca_file))
+    assert done["tl"].base_url == fake.base_url
+    await done["tl"].aclose()
+
+
+async def run_with_options(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
+    execution_id = fake.create_execution({"ok": True})
+    async with client(fake) as tl:
+        done = await ns["snippet"](tl, execution_id)
+    assert done["patient"].closed
+    assert json.loads((cwd / "result.json").read_text()) == {"ok": True}
+
+
+async def run_raw_response(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    execution_id = fake.create_execution()
+    async with client(fake) as tl:
+        done = await ns["snippet"](tl, execution_id)
+    assert done["answer"].status == 200
+
+
+async def run_hooks(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    execution_id = fake.create_execution()
+    async with client(fake) as tl:
+        done = await ns["snippet"](tl)
+        await tl.workflows.get(execution_id)
+    assert done["answers"][200] == 1
+
+
+async def run_tracing(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    done = await ns["snippet"]()
+    async with done["tl"] as tl:
+        await tl.workflows.get(fake.create_execution())
+
+
+async def run_types(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    async with client(fake) as tl:
+        execution = await tl.workflows.get(fake.create_execution())
+    assert (await ns["snippet"](execution))["outcome"] == "done"
 
 
 async def run_durable_batch(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
@@ -228,24 +274,6 @@ SENT: list[tuple[str, str]] = []
 
 async def send_message(user_id: str, text: str) -> None:
     SENT.append((user_id, text))
-
-
-"""
-
-# What the testing-kit snippet's "your code" stands for: 10 launches, waited for.
-MY_BATCH = """\
-from transactionlink_async import LaunchRequest, TransactionLink
-
-
-async def my_batch(tl: TransactionLink) -> None:
-    requests = [
-        LaunchRequest(workflow_definition_id="kyc", locale="en", parameters={"n": n})
-        for n in range(10)
-    ]
-    outcomes = [o async for o in tl.workflows.launch_many(requests)]
-    ids = [o.execution.id for o in outcomes if o.execution is not None]
-    async for _ in tl.workflows.wait_many(ids, timeout=30):
-        pass
 
 
 """
@@ -280,7 +308,28 @@ HARNESSES: dict[str, Harness] = {
     "configuration": Harness(
         "fragment", run_configuration, prelude=FRAGMENT_IMPORTS, params="execution_id: str"
     ),
-    "testing-kit": Harness("module", run_testing_kit, prelude=MY_BATCH),
+    "testing-kit": Harness("module", run_testing_kit),
+    "proxies": Harness("fragment", run_proxies, prelude=FRAGMENT_IMPORTS, params="ca_file: str"),
+    "with-options": Harness(
+        "fragment",
+        run_with_options,
+        prelude=FRAGMENT_IMPORTS,
+        params="tl: TransactionLink, execution_id: str",
+    ),
+    "raw-response": Harness(
+        "fragment",
+        run_raw_response,
+        prelude=FRAGMENT_IMPORTS,
+        params="tl: TransactionLink, execution_id: str",
+    ),
+    "hooks": Harness("fragment", run_hooks, prelude=FRAGMENT_IMPORTS, params="tl: TransactionLink"),
+    "tracing": Harness("fragment", run_tracing, prelude=FRAGMENT_IMPORTS),
+    "types": Harness(
+        "fragment",
+        run_types,
+        prelude=FRAGMENT_IMPORTS + "from transactionlink_async import WorkflowExecution\n",
+        params="execution: WorkflowExecution",
+    ),
     "many-workers": Harness(
         "fragment", run_many_workers, prelude=FRAGMENT_IMPORTS, params="key: str, secret: str"
     ),

@@ -74,6 +74,7 @@ EXAMPLES = {
     "wait": "  transactionlink wait 3f2a9c1e-... --timeout 600 --poll-interval 5",
     "result": "  transactionlink result 3f2a9c1e-... -o result.json",
     "cancel": "  transactionlink cancel 3f2a9c1e-...",
+    "batch": "  transactionlink batch launches.jsonl --journal run.db --wait --results results/",
 }
 
 

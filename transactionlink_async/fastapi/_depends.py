@@ -35,6 +35,10 @@ __all__ = ["TransactionLinkDep", "get_transactionlink"]
 def get_transactionlink(connection: Connection) -> TransactionLink:
     """The app's client (a FastAPI dependency); RuntimeError when no lifespan opened one."""
     client = getattr(connection.state, STATE_KEY, None)
+    if client is None:
+        # Servers that do not hand the lifespan state to requests: the app keeps it too.
+        app_state = getattr(getattr(connection, "app", None), "state", None)
+        client = getattr(app_state, STATE_KEY, None)
     if not isinstance(client, TransactionLink):
         raise RuntimeError(  # noqa: TRY004 - the app is set up wrong, not an argument
             "no TransactionLink client in this app's state: create the app with "
