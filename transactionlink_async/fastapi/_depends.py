@@ -37,7 +37,8 @@ def get_transactionlink(connection: Connection) -> TransactionLink:
     client = getattr(connection.state, STATE_KEY, None)
     if client is None:
         # Servers that do not hand the lifespan state to requests: the app keeps it too.
-        app_state = getattr(getattr(connection, "app", None), "state", None)
+        scope = getattr(connection, "scope", {})
+        app_state = getattr(scope.get("app"), "state", None)
         client = getattr(app_state, STATE_KEY, None)
     if not isinstance(client, TransactionLink):
         raise RuntimeError(  # noqa: TRY004 - the app is set up wrong, not an argument
