@@ -204,6 +204,15 @@ async def run_testing_kit(fake: FakeTransactionLink, ns: dict[str, Any], _: Path
     await ns["test_my_batch_survives_rate_limits"]()  # it makes a fake of its own
 
 
+async def run_durable_batch(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
+    rows = [{"customerId": f"c-{n}"} for n in range(5)]
+    await ns["snippet"](rows)
+    assert fake.count("POST", "/workflows") == 5
+    assert (cwd / "run.db").exists()
+    await ns["snippet"](rows)  # the same batch again: everything resumes, nothing is sent
+    assert fake.count("POST", "/workflows") == 5
+
+
 FRAGMENT_IMPORTS = """\
 from collections.abc import Mapping
 from typing import Any
@@ -276,6 +285,9 @@ HARNESSES: dict[str, Harness] = {
         "fragment", run_durable_batch, prelude=FRAGMENT_IMPORTS, params="rows: list[dict[str, Any]]"
     ),
     "testing-kit": Harness("module", run_testing_kit, prelude=MY_BATCH),
+    "durable-batch": Harness(
+        "fragment", run_durable_batch, prelude=FRAGMENT_IMPORTS, params="rows: list[dict[str, Any]]"
+    ),
 }
 
 
