@@ -190,16 +190,6 @@ async def run_configuration(fake: FakeTransactionLink, ns: dict[str, Any], _: Pa
     assert done["tl"].closed
 
 
-async def run_durable_batch(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
-    rows = [{"customerId": f"customer-{n}"} for n in range(5)]
-    first = await ns["snippet"](rows)  # the journal is "run.db", in `cwd`
-    again = await ns["snippet"](rows)
-    assert fake.count("POST", "/workflows") == 5, "the rerun launched again"
-    assert not first["outcome"].resumed
-    assert again["outcome"].resumed
-    assert (cwd / "run.db").is_file()
-
-
 async def run_testing_kit(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
     await ns["test_my_batch_survives_rate_limits"]()  # it makes a fake of its own
 
@@ -280,9 +270,6 @@ HARNESSES: dict[str, Harness] = {
     ),
     "configuration": Harness(
         "fragment", run_configuration, prelude=FRAGMENT_IMPORTS, params="execution_id: str"
-    ),
-    "durable-batch": Harness(
-        "fragment", run_durable_batch, prelude=FRAGMENT_IMPORTS, params="rows: list[dict[str, Any]]"
     ),
     "testing-kit": Harness("module", run_testing_kit, prelude=MY_BATCH),
     "durable-batch": Harness(
