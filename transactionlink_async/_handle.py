@@ -15,6 +15,7 @@ from ._request import ApiRequest, parse_json
 from ._retry import RetryPolicy
 from ._session import SessionSettings
 from ._transport import RawResponse
+from .coordination import RateBudget, WakeNews
 from .errors import ClientClosedError
 
 __all__ = ["ClientHandle", "Closer", "InFlight", "Lifecycle", "Sender"]
@@ -155,6 +156,12 @@ class ClientHandle:
     session_settings: SessionSettings
     #: Lets a webhook end a `wait_for_completion` sleep early.
     wakeups: WakeRegistry
+    #: Webhook news between the clients of a coordination backend (other processes too):
+    #: announced by the receiver, asked by a wait that starts.
+    news: WakeNews
+    #: Request pacing shared through the coordination backend: one bucket per kind of
+    #: request, and the pauses a 429 asks for, heard by every client.
+    rate_budget: RateBudget
     lifecycle: Lifecycle
 
     async def send_json(self, request: ApiRequest) -> Any:

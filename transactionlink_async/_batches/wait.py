@@ -143,6 +143,10 @@ class _Waiter:
     async def run(self) -> WorkflowExecution:
         listener = _Listener(self.client, self.execution_id)
         try:
+            # Asked after listening, so news arriving in between is not lost either: when it
+            # came before this wait began, confirm at once, as its wake-up would have asked.
+            if await self.client.news.announced(self.execution_id):
+                listener.event.set()
             polls = 0
             delay = poll_delay(self.policy, 0)
             while True:
