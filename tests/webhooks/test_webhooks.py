@@ -401,7 +401,7 @@ def test_events_find_the_execution_id_and_status_where_the_payload_keeps_them() 
     # The specific names win over a plain id, which may be the event's own.
     assert event({"id": "evt-1", "workflowId": "e"}) == ("e", None)
     assert event({"id": "evt-1", "data": {"workflowId": "f"}}) == ("f", None)
-    assert event({"workflow": {"id": "g", "status": "X"}}) == ("g", None)
+    assert event({"workflow": {"id": "g", "status": "X"}}) == ("g", "X")
     assert event({"data": {"id": "not-an-execution"}}) == (None, None)
     assert event({"workflowId": 17, "executionId": "h"}) == ("h", None)
     assert event({"referenceName": "kyc"}) == (None, None)

@@ -83,24 +83,25 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _find_execution_id(payload: dict[str, Any]) -> str | None:
+def _find_execution(payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The execution id, and the object it was found in (the payload when none was)."""
     # json.loads makes plain dicts: `dict` checks are exact here, and cheaper than Mapping.
     nested = [payload[name] for name in _NESTED if isinstance(payload.get(name), dict)]
     for key in _ID_KEYS:
         for where in (payload, *nested):
             found = _text(where.get(key))
             if found:
-                return found
+                return found, where
     found = _text(payload.get("id"))
     if found:
-        return found
+        return found, payload
     for name in _NESTED_WITH_OWN_ID:
         inner = payload.get(name)
         if isinstance(inner, dict):
             found = _text(inner.get("id"))
             if found:
-                return found
-    return None
+                return found, inner
+    return None, payload
 
 
 def event_from_body(body: bytes) -> WebhookEvent:
@@ -111,9 +112,12 @@ def event_from_body(body: bytes) -> WebhookEvent:
         raise WebhookVerificationError("webhook rejected: the signed body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookVerificationError("webhook rejected: the signed body is not a JSON object")
-    status = _text(payload.get("status"))
+    execution_id, where = _find_execution(payload)
+    # The status of the execution sits beside its id; the top level speaks for it when
+    # that object has none.
+    status = _text(where.get("status")) or _text(payload.get("status"))
     return WebhookEvent(
-        execution_id=_find_execution_id(payload),
+        execution_id=execution_id,
         status=None if status is None else status_from_text(status),
         payload=payload,
         reference_name=_text(payload.get("referenceName")),
