@@ -264,7 +264,12 @@ def main(quick: bool = False) -> None:
         )
     kills = 3 if quick else 10
     figures = anyio.run(campaign, kills, 2_000 if quick else 3_000, 10, 1)
-    summary = {"name": "journal_crash", "machine": machine(), **figures}
+    summary = {
+        "name": "journal_crash",
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **figures,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "journal_crash.json").write_text(json.dumps(summary, indent=2) + "\n")
     text = (

@@ -21,9 +21,9 @@ from .conftest import ENV_NAMES
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = 150
+KEYS = 100
 #: More with TL_CRASH_SEEDS=N: each seed is one run killed at a random moment.
-SEEDS = int(os.environ.get("TL_CRASH_SEEDS", "3"))
+SEEDS = int(os.environ.get("TL_CRASH_SEEDS", "2"))
 
 
 async def run_cli(

@@ -59,7 +59,7 @@ class Subscriber:
 
     @property
     def subscribed(self) -> bool:
-        """Whether news from other processes reaches us right now."""
+        """Whether news from other processes reaches us now (and what was missed is caught up)."""
         return self._subscribed
 
     def start(self) -> None:
@@ -81,10 +81,11 @@ class Subscriber:
             try:
                 await self._subscribe(pubsub)
                 failures = 0
-                self._subscribed = True
                 self._guard.succeeded()
                 await self._on_subscribed(first)
                 first = False
+                # Only now: what was missed (news, pauses under way) has been caught up on.
+                self._subscribed = True
                 await self._listen(pubsub)
             except self._guard.failures as exc:
                 self._guard.failed("listening for other processes' news", exc)
