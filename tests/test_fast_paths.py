@@ -11,7 +11,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from transactionlink_async._client import ApiRequest, parse_json
 from transactionlink_async._convert import (
     ConversionError,
     _conversion_error,
@@ -21,6 +20,7 @@ from transactionlink_async._convert import (
     structure,
     structure_execution,
 )
+from transactionlink_async._request import ApiRequest, parse_json
 from transactionlink_async.errors import InvalidResponseError
 from transactionlink_async.models import WorkflowExecution, WorkflowStatus
 

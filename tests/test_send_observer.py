@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from transactionlink_async import NotFoundError, OrganizationToken, RetryPolicy, TransactionLink
-from transactionlink_async._client import ApiRequest
+from transactionlink_async._request import ApiRequest
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,9 @@ from transactionlink_async import (
     TransportError,
     WaitTimeoutError,
 )
-from transactionlink_async._transport import NoAnswer, Transport
-from transactionlink_async._watchdog import Watchdog, _cancelling, watchdog_supported
+from transactionlink_async._deadline import Watchdog, _cancelling, watchdog_supported
+from transactionlink_async._session import NoAnswer, SessionSettings
+from transactionlink_async._transport import Transport
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +59,8 @@ def client(base_url: str, token: str, timeouts: Timeouts, watchdog: bool) -> Tra
     )
     # The client picks the watchdog when it can; tests pin each mode explicitly.
     tl._transport = Transport(
-        max_connections=10, timeouts=timeouts, user_agent="test", watchdog=watchdog
+        SessionSettings(max_connections=10, timeouts=timeouts, user_agent="test"),
+        watchdog=watchdog,
     )
     return tl
 
@@ -295,7 +297,8 @@ async def test_a_timed_out_transport_attempt_is_no_answer() -> None:
     async with FakeTransactionLink() as fake:
         fake.inject("GET", "/workflows/*", delay=5)
         transport = Transport(
-            max_connections=1, timeouts=Timeouts(total=0.1), user_agent="t", watchdog=True
+            SessionSettings(max_connections=1, timeouts=Timeouts(total=0.1), user_agent="t"),
+            watchdog=True,
         )
         try:
             with pytest.raises(NoAnswer, match="timed out"):

@@ -3,13 +3,14 @@
 import logging as _logging
 
 from ._auth import ApiKey, Credentials, OrganizationToken
+from ._batches.launch import LaunchBatch
+from ._batches.wait import WaitBatch
 from ._client import DEFAULT_BASE_URL, TransactionLink
-from ._launch import LaunchBatch
-from ._results import DownloadedResult, ResultStream
+from ._download.results import DownloadedResult, ResultStream
 from ._retry import PollPolicy, RetryPolicy
-from ._transport import Timeouts
+from ._session import Timeouts
 from ._version import __version__
-from ._wait import WaitBatch
+from ._webhooks.receive import WebhookEvent
 from .errors import (
     APIError,
     AuthenticationError,
@@ -41,7 +42,6 @@ from .models import (
     WorkflowStatus,
     is_final_status,
 )
-from .webhooks import WebhookEvent
 
 __all__ = [
     "DEFAULT_BASE_URL",

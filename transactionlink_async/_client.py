@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import anyio
-import attrs
 import yarl
 
 from ._auth import ApiKey, Credentials, OrganizationToken, keeper_for
+from ._batches.wake import WakeRegistry
+from ._handle import ClientHandle, Lifecycle
+from ._request import ApiRequest, encode_body, parse_json
 from ._retry import (
     Failure,
     GiveUp,
@@ -25,45 +26,23 @@ from ._retry import (
     decide_retry,
     parse_retry_after,
 )
-from ._transport import NoAnswer, RawResponse, Timeouts, Transport
+from ._session import NoAnswer, SessionSettings, Timeouts
+from ._transport import RawResponse, Transport
 from ._validate import check_base_url
 from ._version import __version__
-from ._wake import WakeRegistry
+from ._webhooks.receive import Webhooks
 from .errors import (
-    ClientClosedError,
-    InvalidResponseError,
     RateLimitError,
     TransportError,
     error_for_status,
 )
+from .resources import Cases, Parameters, Workflows
 
-__all__ = ["DEFAULT_BASE_URL", "AnswerObserver", "ApiRequest", "TransactionLink"]
+__all__ = ["DEFAULT_BASE_URL", "TransactionLink"]
 
 logger = logging.getLogger("transactionlink_async")
 
 DEFAULT_BASE_URL = "https://api.transactionlink.io"
-
-_NO_BODY = object()
-
-#: Told the status and headers of every HTTP answer a request gets, retried attempts included.
-AnswerObserver = Callable[[int, Mapping[str, str]], None]
-
-
-@attrs.frozen(kw_only=True)
-class ApiRequest:
-    """What a resource method asks the client to send."""
-
-    method: str
-    path: str
-    json: Any = _NO_BODY
-    mode: RetryMode = RetryMode.IDEMPOTENT
-    authenticated: bool = True
-    accept: str = "application/json"
-    #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
-    max_body: int | None = None
-    #: Sees every answer, even those `send` retries on its own (e.g. a 429 it sleeps through),
-    #: so a caller can adapt its pace to the server's signals.
-    on_answer: AnswerObserver | None = attrs.field(default=None, eq=False)
 
 
 class TransactionLink:
@@ -106,27 +85,25 @@ class TransactionLink:
         self._base_text = str(self._base_url)
         self._retry = retry or RetryPolicy()
         agent = f"transactionlink-async/{__version__}"
-        self._transport = Transport(
+        settings = SessionSettings(
             max_connections=max_connections,
-            timeouts=timeouts or Timeouts(),
             user_agent=f"{user_agent} {agent}" if user_agent else agent,
+            timeouts=timeouts or Timeouts(),
         )
+        self._transport = Transport(settings)
         self._keeper = keeper_for(credentials, self._call_auth)
-        self._closed = False
-        #: Closed with the client, newest first (other sessions, e.g. for result downloads).
-        self._on_close: list[Callable[[], Awaitable[None]]] = []
-        #: Lets a webhook end a `wait_for_completion` sleep early.
-        self._wake = WakeRegistry()
-
-        from .resources import Cases, Parameters, Workflows
-
-        self.cases = Cases(self)
-        self.parameters = Parameters(self)
-        self.workflows = Workflows(self)
-
-        from .webhooks import Webhooks
-
-        self.webhooks = Webhooks(self)
+        self._lifecycle = Lifecycle()
+        self._handle = handle = ClientHandle(
+            send=self.send,
+            retry_policy=self._retry,
+            session_settings=settings,
+            wakeups=WakeRegistry(),
+            lifecycle=self._lifecycle,
+        )
+        self.cases: Cases = Cases(handle)
+        self.parameters: Parameters = Parameters(handle)
+        self.workflows: Workflows = Workflows(handle)
+        self.webhooks: Webhooks = Webhooks(handle)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TransactionLink:
@@ -150,7 +127,7 @@ class TransactionLink:
         return cls(**overrides)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self._lifecycle.closed else "open"
         return f"<TransactionLink {self._base_url} {state}>"
 
     @property
@@ -163,7 +140,7 @@ class TransactionLink:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._lifecycle.closed
 
     async def __aenter__(self) -> TransactionLink:
         self._check_open()
@@ -179,19 +156,15 @@ class TransactionLink:
 
     async def aclose(self) -> None:
         """Close every connection the client holds; later calls raise ClientClosedError."""
-        if self._closed:
+        if self._lifecycle.closed:
             return
-        self._closed = True
         # Shielded: a cancelled shutdown must still release sockets.
         with anyio.CancelScope(shield=True):
-            for close in reversed(self._on_close):
-                await close()
-            self._on_close.clear()
+            await self._lifecycle.close()
             await self._transport.aclose()
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError("this TransactionLink client is closed; create a new one")
+        self._lifecycle.check_open()
 
     def url_for(self, path: str) -> yarl.URL:
         # Paths are built from checked segments only, so they are already in their final form.
@@ -200,7 +173,7 @@ class TransactionLink:
     async def send(self, request: ApiRequest) -> RawResponse:
         """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
         self._check_open()
-        body = None if request.json is _NO_BODY else _encode_body(request)
+        body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -270,37 +243,6 @@ class TransactionLink:
         return await self.send_json(
             ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
         )
-
-
-def _encode_body(request: ApiRequest) -> bytes:
-    """The request's JSON, or a clear error before anything is sent."""
-    try:
-        # NaN and Infinity are not JSON: the API would refuse them, so refuse them here.
-        return json.dumps(request.json, allow_nan=False).encode()
-    except ValueError as exc:
-        raise ValueError(
-            f"{request.method} {request.path}: the body is not valid JSON: {exc}"
-        ) from None
-    except TypeError as exc:
-        raise TypeError(
-            f"{request.method} {request.path}: the body is not JSON-serialisable: {exc}"
-        ) from None
-
-
-def parse_json(body: bytes, request: ApiRequest) -> Any:
-    """The answer's JSON, or InvalidResponseError saying which call answered what."""
-    if not body or body.isspace():
-        return None
-    try:
-        if body[:1] == b"{" and body[1:2] != b"\x00":
-            # What json.loads(bytes) would do after sniffing the encoding (a first byte
-            # "{" without a NUL after it is UTF-8), minus the sniffing.
-            return json.loads(body.decode("utf-8", "surrogatepass"))
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidResponseError(
-            f"{request.method} {request.path} answered with a body that is not JSON"
-        ) from exc
 
 
 def _transport_error(

@@ -15,8 +15,8 @@ import attrs
 from aiohttp import web
 
 from .. import ApiKey, LaunchRequest, PollPolicy, TransactionLink, WorkflowExecution
+from .._webhooks.receive import aiohttp_handler
 from ..testing import FakeTransactionLink
-from ..webhooks import aiohttp_handler
 from .output import Output, public_link, table
 from .progress import Progress, format_bytes
 

@@ -1,16 +1,14 @@
-"""What every resource shares: a client to send through, and answers turned into models."""
+"""What every resource shares: the client's handle to send through, and answers as models."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from .._client import ApiRequest, parse_json
 from .._convert import ConversionError, structure
+from .._handle import ClientHandle
+from .._request import ApiRequest, parse_json
 from .._retry import RetryMode
 from ..errors import InvalidResponseError
-
-if TYPE_CHECKING:
-    from .._client import TransactionLink
 
 T = TypeVar("T")
 
@@ -18,7 +16,7 @@ T = TypeVar("T")
 class Resource:
     """A group of endpoints sharing one client."""
 
-    def __init__(self, client: TransactionLink) -> None:
+    def __init__(self, client: ClientHandle) -> None:
         self._client = client
 
     async def _send_model(self, request: ApiRequest, cls: type[T]) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._client import ApiRequest
+from .._request import ApiRequest
 from .._retry import RetryMode
 from .._validate import check_optional_str
 from ..models import Case, CaseDocument, Phone

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._client import ApiRequest
+from .._request import ApiRequest
 from .._retry import RetryMode
 from .._validate import check_mapping
 from ..models import Parameters as ParametersModel

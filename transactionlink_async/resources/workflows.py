@@ -6,12 +6,13 @@ import contextlib
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._client import AnswerObserver, ApiRequest
+from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
+from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
+from .._batches.wait import wait_for_completion as _wait_for_completion
 from .._convert import unstructure
-from .._launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
-from .._results import (
+from .._download.results import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RESULT_BYTES,
@@ -21,6 +22,8 @@ from .._results import (
     Results,
     ResultStream,
 )
+from .._handle import ClientHandle
+from .._request import AnswerObserver, ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
     check_concurrency,
@@ -31,13 +34,8 @@ from .._validate import (
     check_text,
     utc_now,
 )
-from .._wait import WaitBatch, check_poll_policy, check_timeout
-from .._wait import wait_for_completion as _wait_for_completion
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
-
-if TYPE_CHECKING:
-    from .._client import TransactionLink
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
 
@@ -61,7 +59,7 @@ def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> d
 class Workflows(Resource):
     """Workflow executions."""
 
-    def __init__(self, client: TransactionLink) -> None:
+    def __init__(self, client: ClientHandle) -> None:
         super().__init__(client)
         self._results = Results(client)
 

@@ -1,0 +1,39 @@
+"""The wake registry: events per execution, cleaned up when their waiter leaves."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from transactionlink_async._batches.wake import WakeRegistry
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_wake_sets_every_listener_of_that_id_only() -> None:
+    registry = WakeRegistry()
+    with (
+        registry.listen("a") as first,
+        registry.listen("a") as second,
+        registry.listen("b") as other,
+    ):
+        assert registry.wake("a") == 2
+        assert first.is_set()
+        assert second.is_set()
+        assert not other.is_set()
+    assert registry.waiting("a") == 0
+    assert registry.wake("a") == 0
+
+
+async def test_a_woken_sleeper_returns_at_once() -> None:
+    registry = WakeRegistry()
+
+    async def wake_soon() -> None:
+        await anyio.sleep(0.01)
+        registry.wake("x")
+
+    with anyio.fail_after(1):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wake_soon)
+            with registry.listen("x") as event:
+                await event.wait()

@@ -1,0 +1,1 @@
+"""Many executions at once: waiting, launching, wake-ups, and the batch iterators."""

@@ -1,0 +1,297 @@
+"""launch_many: many `POST /workflows`, a bounded and adaptive number of them in flight."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import Any, ClassVar, cast
+
+import anyio
+import attrs
+
+from .._request import AnswerObserver
+from .._retry import parse_retry_after
+from .._validate import check_concurrency
+from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
+from .base import BatchIterator, Signal, TaskSet
+
+__all__ = [
+    "DEFAULT_LAUNCH_CONCURRENCY",
+    "Aimd",
+    "LaunchBatch",
+    "aimd_rate_limited",
+    "aimd_success",
+]
+
+DEFAULT_LAUNCH_CONCURRENCY = 10
+
+BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
+Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
+
+
+@attrs.frozen
+class Aimd:
+    """The adaptive in-flight limit of a batch (additive increase, multiplicative decrease).
+
+    `limit` is halved on a rate limit and grows back by one after each `limit` successes,
+    up to `ceiling`. `epoch` counts the decreases, and a request reports its answer against
+    the epoch it was sent in: one burst of 429s answering requests that were in flight
+    together halves the limit once, not once per request, and only requests sent at the
+    lowered limit count towards raising it again.
+    """
+
+    ceiling: int
+    limit: int
+    credit: int = 0
+    epoch: int = 0
+
+    @classmethod
+    def start(cls, ceiling: int) -> Aimd:
+        return cls(ceiling=ceiling, limit=ceiling)
+
+
+def aimd_success(state: Aimd, sent_in_epoch: int) -> Aimd:
+    """A launch sent in epoch `sent_in_epoch` went through."""
+    if sent_in_epoch != state.epoch or state.limit >= state.ceiling:
+        return state
+    credit = state.credit + 1
+    if credit >= state.limit:
+        return attrs.evolve(state, limit=state.limit + 1, credit=0)
+    return attrs.evolve(state, credit=credit)
+
+
+def aimd_rate_limited(state: Aimd, sent_in_epoch: int) -> Aimd:
+    """A launch sent in epoch `sent_in_epoch` was answered 429."""
+    if sent_in_epoch != state.epoch:
+        return state
+    return attrs.evolve(state, limit=max(1, state.limit // 2), credit=0, epoch=state.epoch + 1)
+
+
+_NOTHING: Any = object()
+
+
+def _launch_request(item: object) -> LaunchRequest:
+    if not isinstance(item, LaunchRequest):
+        raise TypeError(f"launch_many takes LaunchRequest items, got {type(item).__name__}")
+    return item
+
+
+class LaunchBatch(BatchIterator[LaunchOutcome]):
+    """The async iterator `launch_many` returns: one `LaunchOutcome` per request.
+
+    Outcomes come in completion order. New launches start only while the loop asks for
+    its next outcome, so leaving the loop stops launching at once, with or without
+    `async with`. Requests already in flight then finish in the background; `async with`
+    (or `await batch.aclose()`) waits for them, and cancels them when the block ends
+    with an error or a cancellation.
+    """
+
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        *,
+        concurrency: int,
+        build_body: BuildBody,
+        launch: Launch,
+        max_pause: float = 60.0,
+    ) -> None:
+        check_concurrency(concurrency, allow_none=False)
+        self._launches = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
+        super().__init__(self._launches)
+
+    @property
+    def current_limit(self) -> int:
+        """How many launches may be in flight now (lowered by 429s, then regained)."""
+        return self._launches.aimd.limit
+
+    @property
+    def in_flight(self) -> int:
+        """Launches sent and not answered yet."""
+        return len(self._launches.tasks)
+
+    @property
+    def launched(self) -> int:
+        """Requests sent so far (refused ones not counted)."""
+        return self._launches.launched
+
+    async def aclose(self) -> None:
+        """Launch nothing more, and wait for the launches in flight to finish."""
+        await super().aclose()
+
+
+class _LaunchRun:
+    """The state of a `LaunchBatch`, kept apart so its tasks never keep the iterator alive."""
+
+    def __init__(
+        self,
+        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        concurrency: int,
+        build_body: BuildBody,
+        launch: Launch,
+        max_pause: float,
+    ) -> None:
+        self._iter: Iterator[object] | None = None
+        self._aiter: AsyncIterator[object] | None = None
+        if isinstance(requests, AsyncIterable):
+            self._aiter = aiter(requests)
+        elif isinstance(requests, Iterable) and not isinstance(requests, (str, bytes)):
+            self._iter = iter(requests)
+        else:
+            raise TypeError(
+                "requests must be an iterable or async iterable of LaunchRequest, "
+                f"got {type(requests).__name__}"
+            )
+        self._build_body = build_body
+        self._launch = launch
+        self._max_pause = max_pause
+        self.aimd = Aimd.start(concurrency)
+        # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
+        self._buffer = concurrency
+        self._signal = Signal()
+        self.tasks = TaskSet(on_done=self._signal.set)
+        self._readers = TaskSet(on_done=self._signal.set)
+        self._ready: deque[LaunchOutcome] = deque()
+        self._lookahead: deque[object] = deque()
+        self._paused_until = -math.inf
+        self._next_index = 0
+        self.launched = 0
+        self._exhausted = False
+        self._input_error: Exception | None = None
+        self._closed = False
+
+    # -- the consumer's side ---------------------------------------------------------------
+
+    async def next(self) -> LaunchOutcome:
+        while True:
+            # Refill before handing an outcome over: new launches overlap the loop body.
+            self._fill()
+            if self._ready:
+                return self._ready.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            if self._finished:
+                self._closed = True
+                error, self._input_error = self._input_error, None
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            await self._signal.wait(self._pause_left())
+
+    @property
+    def _finished(self) -> bool:
+        return self._exhausted and not (self._lookahead or self.tasks or self._readers)
+
+    def _pause_left(self) -> float | None:
+        left = self._paused_until - anyio.current_time()
+        return left if left > 0 else None
+
+    def _fill(self) -> None:
+        """Start launches while the limit, the pause and the outcome buffer allow."""
+        if self._closed or self._pause_left() is not None:
+            return
+        while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
+            item = self._take()
+            if item is _NOTHING:
+                return
+            index = self._next_index
+            self._next_index += 1
+            request = cast(LaunchRequest, item)
+            try:
+                body = self._build_body(_launch_request(item))
+            except (TypeError, ValueError) as exc:
+                # Refused before sending: an outcome like any other, the batch goes on.
+                self._ready.append(LaunchOutcome(index=index, request=request, error=exc))
+                continue
+            self.launched += 1
+            self.tasks.spawn(self._launch_one(index, request, body))
+
+    def _take(self) -> object:
+        """The next input item, or _NOTHING when none is at hand right now."""
+        if self._lookahead:
+            return self._lookahead.popleft()
+        if self._exhausted:
+            return _NOTHING
+        if self._iter is not None:
+            try:
+                return next(self._iter)
+            except StopIteration:
+                self._exhausted = True
+            except Exception as exc:
+                self._exhausted = True
+                self._input_error = exc
+            return _NOTHING
+        if not self._readers:
+            # An async input may be slow: read it aside so finished launches are not
+            # held back behind it. Items read are only launched from `next()`.
+            self._readers.spawn(self._read())
+        return _NOTHING
+
+    async def _read(self) -> None:
+        assert self._aiter is not None
+        try:
+            while not self._closed and len(self._lookahead) < max(
+                1, self.aimd.limit - len(self.tasks)
+            ):
+                try:
+                    item = await anext(self._aiter)
+                except StopAsyncIteration:
+                    self._exhausted = True
+                    return
+                self._lookahead.append(item)
+                self._signal.set()
+        except Exception as exc:
+            self._exhausted = True
+            self._input_error = exc
+
+    # -- one launch --------------------------------------------------------------------------
+
+    async def _launch_one(
+        self, index: int, request: LaunchRequest, body: Mapping[str, Any]
+    ) -> None:
+        epoch = self.aimd.epoch
+
+        def observe(status: int, headers: Mapping[str, str]) -> None:
+            if status == 429:
+                self._rate_limited(epoch, headers)
+
+        try:
+            execution = await self._launch(body, observe)
+        except Exception as exc:
+            outcome = LaunchOutcome(index=index, request=request, error=exc)
+        else:
+            self.aimd = aimd_success(self.aimd, epoch)
+            outcome = LaunchOutcome(index=index, request=request, execution=execution)
+        # The consumer hears of it from the task set once this task has ended.
+        self._ready.append(outcome)
+
+    def _rate_limited(self, epoch: int, headers: Mapping[str, str]) -> None:
+        self.aimd = aimd_rate_limited(self.aimd, epoch)
+        retry_after = parse_retry_after(headers.get("Retry-After"), now=time.time())
+        if retry_after:
+            # The whole batch holds back, not just the refused request; a pause longer
+            # than the retry policy would sleep is left to the caller (RateLimitError).
+            until = anyio.current_time() + min(retry_after, self._max_pause)
+            self._paused_until = max(self._paused_until, until)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def abandon(self) -> None:
+        self._closed = True
+        self._readers.abandon()
+
+    async def close(self, *, cancel: bool) -> None:
+        self._closed = True
+        await self._readers.join(cancel=True)
+        await self.tasks.join(cancel=cancel)

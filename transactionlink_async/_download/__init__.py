@@ -1,0 +1,1 @@
+"""Results after {"$redirect": url}: decisions, the remote body, sinks, atomic files."""

@@ -1,0 +1,72 @@
+"""ApiRequest, what a feature asks the client to send; request bodies out, JSON answers in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._retry import RetryMode
+from .errors import InvalidResponseError
+
+__all__ = ["NO_BODY", "AnswerObserver", "ApiRequest", "encode_body", "parse_json"]
+
+#: The `json` of a request that has no body (None is a JSON value: `null`).
+NO_BODY: Any = object()
+
+#: Told the status and headers of every HTTP answer a request gets, retried attempts included.
+AnswerObserver = Callable[[int, Mapping[str, str]], None]
+
+
+@attrs.frozen(kw_only=True)
+class ApiRequest:
+    """What a resource method asks the client to send."""
+
+    method: str
+    path: str
+    json: Any = NO_BODY
+    mode: RetryMode = RetryMode.IDEMPOTENT
+    authenticated: bool = True
+    accept: str = "application/json"
+    #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
+    max_body: int | None = None
+    #: Sees every answer, even those `send` retries on its own (e.g. a 429 it sleeps through),
+    #: so a caller can adapt its pace to the server's signals.
+    on_answer: AnswerObserver | None = attrs.field(default=None, eq=False)
+
+    @property
+    def has_body(self) -> bool:
+        return self.json is not NO_BODY
+
+
+def encode_body(request: ApiRequest) -> bytes:
+    """The request's JSON, or a clear error before anything is sent."""
+    try:
+        # NaN and Infinity are not JSON: the API would refuse them, so refuse them here.
+        return json.dumps(request.json, allow_nan=False).encode()
+    except ValueError as exc:
+        raise ValueError(
+            f"{request.method} {request.path}: the body is not valid JSON: {exc}"
+        ) from None
+    except TypeError as exc:
+        raise TypeError(
+            f"{request.method} {request.path}: the body is not JSON-serialisable: {exc}"
+        ) from None
+
+
+def parse_json(body: bytes, request: ApiRequest) -> Any:
+    """The answer's JSON, or InvalidResponseError saying which call answered what."""
+    if not body or body.isspace():
+        return None
+    try:
+        if body[:1] == b"{" and body[1:2] != b"\x00":
+            # What json.loads(bytes) would do after sniffing the encoding (a first byte
+            # "{" without a NUL after it is UTF-8), minus the sniffing.
+            return json.loads(body.decode("utf-8", "surrogatepass"))
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError(
+            f"{request.method} {request.path} answered with a body that is not JSON"
+        ) from exc

@@ -1,0 +1,1 @@
+"""Webhooks inside: JWS checks, signing keys, receiving, and the framework receivers."""
