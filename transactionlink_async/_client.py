@@ -31,6 +31,7 @@ from ._transport import RawResponse, Transport
 from ._validate import check_base_url
 from ._version import __version__
 from ._webhooks.receive import Webhooks
+from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import (
     RateLimitError,
     TransportError,
@@ -61,6 +62,7 @@ class TransactionLink:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         user_agent: str | None = None,
+        coordination: Coordination | None = None,
     ) -> None:
         if not isinstance(credentials, (OrganizationToken, ApiKey)):
             raise TypeError(
@@ -80,6 +82,11 @@ class TransactionLink:
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
         ):
             raise ValueError("user_agent must be a str without control characters")
+        if coordination is not None and not isinstance(coordination, Coordination):
+            raise TypeError(
+                "coordination must be a Coordination such as RedisCoordination(url), "
+                f"got {type(coordination).__name__}"
+            )
 
         self._base_url = check_base_url(base_url)
         self._base_text = str(self._base_url)
@@ -91,13 +98,25 @@ class TransactionLink:
             timeouts=timeouts or Timeouts(),
         )
         self._transport = Transport(settings)
-        self._keeper = keeper_for(credentials, self._call_auth)
+        wakeups = WakeRegistry()
+        # Clients sharing a backend (in other processes too) share its token, news and pacing.
+        self._coordination = coordination or LocalCoordination()
+        member = self._coordination.join(wakeups)
+        share = (
+            member.tokens_for(credentials.key, credentials.secret)
+            if isinstance(credentials, ApiKey)
+            else None
+        )
+        self._keeper = keeper_for(credentials, self._call_auth, share=share)
         self._lifecycle = Lifecycle()
+        self._lifecycle.on_close(member.aclose)
         self._handle = handle = ClientHandle(
             send=self.send,
             retry_policy=self._retry,
             session_settings=settings,
-            wakeups=WakeRegistry(),
+            wakeups=wakeups,
+            news=member.news,
+            rate_budget=member.budget,
             lifecycle=self._lifecycle,
         )
         self.cases: Cases = Cases(handle)
@@ -107,7 +126,10 @@ class TransactionLink:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TransactionLink:
-        """A client configured from `TRANSACTIONLINK_*` environment variables."""
+        """A client configured from `TRANSACTIONLINK_*` environment variables.
+
+        `TRANSACTIONLINK_REDIS_URL`, when set, gives it a RedisCoordination on that URL.
+        """
         if "credentials" not in overrides:
             token = os.environ.get("TRANSACTIONLINK_TOKEN")
             key = os.environ.get("TRANSACTIONLINK_API_KEY")
@@ -124,6 +146,10 @@ class TransactionLink:
         base_url = os.environ.get("TRANSACTIONLINK_BASE_URL")
         if base_url and "base_url" not in overrides:
             overrides["base_url"] = base_url
+        redis_url = os.environ.get("TRANSACTIONLINK_REDIS_URL")
+        if redis_url and "coordination" not in overrides:
+            # Every worker process started with the same environment then acts as one.
+            overrides["coordination"] = RedisCoordination(redis_url)
         return cls(**overrides)
 
     def __repr__(self) -> str:
@@ -137,6 +163,11 @@ class TransactionLink:
     @property
     def retry_policy(self) -> RetryPolicy:
         return self._retry
+
+    @property
+    def coordination(self) -> Coordination:
+        """The backend this client shares its token, news and pacing through."""
+        return self._coordination
 
     @property
     def closed(self) -> bool:
@@ -155,7 +186,8 @@ class TransactionLink:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection the client holds; later calls raise ClientClosedError."""
+        """Close every connection the client holds (its share of a coordination backend
+        too); later calls raise ClientClosedError."""
         if self._lifecycle.closed:
             return
         # Shielded: a cancelled shutdown must still release sockets.
@@ -171,8 +203,14 @@ class TransactionLink:
         return yarl.URL(self._base_text + path, encoded=True)
 
     async def send(self, request: ApiRequest) -> RawResponse:
-        """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
-        self._check_open()
+        """Send an API request: credentials, the 401 rule, retries; raise on error answers.
+
+        Closing the client ends it at once, even mid-answer, with ClientClosedError.
+        """
+        with self._lifecycle.in_flight():
+            return await self._send(request)
+
+    async def _send(self, request: ApiRequest) -> RawResponse:
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
@@ -241,7 +279,9 @@ class TransactionLink:
 
     async def _call_auth(self, path: str, payload: Mapping[str, Any]) -> Any:
         return await self.send_json(
-            ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
+            ApiRequest(
+                method="POST", path=path, json=dict(payload), authenticated=False, secret=True
+            )
         )
 
 
@@ -277,7 +317,16 @@ def _status_error(
         url=url,
         body=response.body,
         retry_after=retry_after,
+        secrets=_sent_values(request) if request.secret else None,
     )
     if isinstance(error, RateLimitError) and isinstance(decision, RetryAfterTooLong):
         error.args = (f"{error.args[0]}; the API asks to wait {decision.retry_after:.0f}s",)
     return error
+
+
+def _sent_values(request: ApiRequest) -> list[str]:
+    """The string values of a request's JSON object body (an auth call's key, secret...)."""
+    body = request.json
+    if not isinstance(body, Mapping):
+        return []
+    return [value for value in body.values() if isinstance(value, str)]

@@ -10,14 +10,24 @@ import attrs
 
 from ._deadline import watchdog_supported
 from ._retry import Failure
+from ._validate import check_number
 from .errors import ClientClosedError
 
-__all__ = ["LazySession", "NoAnswer", "SessionSettings", "Timeouts", "describe", "no_answer"]
+__all__ = [
+    "LazySession",
+    "NoAnswer",
+    "SessionSettings",
+    "Timeouts",
+    "describe",
+    "no_answer",
+    "read_at_most",
+]
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"Timeouts.{attribute.name} must be > 0 or None, got {value!r}")
+    if value is not None:
+        # Infinity is refused too (aiohttp's timers overflow on it): None means no limit.
+        check_number(f"Timeouts.{attribute.name} (None for no limit)", value, above=0)
 
 
 @attrs.frozen(kw_only=True)
@@ -80,6 +90,23 @@ def no_answer(exc: aiohttp.ClientError | asyncio.TimeoutError) -> NoAnswer:
         # The connection was never opened: the request provably did not leave.
         return NoAnswer(Failure.NOT_SENT, describe(exc))
     return NoAnswer(Failure.NO_ANSWER, describe(exc))
+
+
+async def read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """A body read to its end or to `limit` bytes, whichever comes first.
+
+    One `content.read(limit)` returns only what has arrived so far: an error body sent in
+    two pieces (or chunked) would lose its second half, and with it the details.
+    """
+    parts: list[bytes] = []
+    held = 0
+    while held < limit:
+        part = await content.read(limit - held)
+        if not part:
+            break
+        parts.append(part)
+        held += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class LazySession:

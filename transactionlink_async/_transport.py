@@ -11,7 +11,7 @@ import yarl
 
 from ._deadline import Attempt, Watchdog
 from ._retry import Failure
-from ._session import LazySession, NoAnswer, SessionSettings, no_answer
+from ._session import LazySession, NoAnswer, SessionSettings, no_answer, read_at_most
 
 __all__ = ["BodyTooLarge", "RawResponse", "Transport"]
 
@@ -85,7 +85,7 @@ class Transport:
                     watchdog.progress(attempt)
                 if response.status >= 400:
                     # An error answer is never "the result": read enough to explain it.
-                    data = await response.content.read(ERROR_BODY_LIMIT)
+                    data = await read_at_most(response.content, ERROR_BODY_LIMIT)
                 elif watchdog is None:
                     data = await _read_body(response, max_body)
                 else:

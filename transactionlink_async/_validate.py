@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,7 @@ __all__ = [
     "check_base_url",
     "check_expires_at",
     "check_id",
+    "check_number",
     "check_optional_str",
     "check_text",
     "is_loopback_host",
@@ -66,6 +68,42 @@ def check_mapping(name: str, value: object) -> Mapping[str, Any]:
         if not isinstance(key, str):
             raise TypeError(f"{name} keys must be str, got {type(key).__name__}")
     return value
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+) -> float:
+    """A finite real number in the range given; TypeError/ValueError saying what is allowed.
+
+    NaN passes every comparison-based check (all comparisons are False) and infinity
+    passes "> 0": both must be refused by name, or they turn into a busy loop or an
+    OverflowError far from where they were given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    bounds = [
+        f"{sign} {limit:g}"
+        for sign, limit in ((">", above), (">=", at_least), ("<", below))
+        if limit is not None
+    ]
+    allowed = " ".join(["a finite number", " and ".join(bounds)])
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if (
+        not math.isfinite(number)
+        or (above is not None and not number > above)
+        or (at_least is not None and not number >= at_least)
+        or (below is not None and not number < below)
+    ):
+        raise ValueError(f"{name} must be {allowed.strip()}, got {value!r}")
+    return number
 
 
 def check_concurrency(concurrency: object, *, allow_none: bool) -> int | None:

@@ -192,13 +192,18 @@ class ErrorResponse:
 
 @attrs.frozen(kw_only=True)
 class LaunchRequest:
-    """The arguments of one `initialise` call, for `launch_many`."""
+    """The arguments of one `initialise` call, for `launch_many`.
+
+    `key` names the request in a journal (`launch_many(..., journal=...)`): unique in
+    that journal, the same on every run of the batch. It is not sent to the API.
+    """
 
     workflow_definition_id: str
     locale: str
     parameters: Mapping[str, Any] | None = _json_object_field()
     expires_at: datetime | None = None
     record_id: str | None = None
+    key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -209,12 +214,15 @@ class LaunchOutcome:
     `request` is the input item as given: a `LaunchRequest`, unless the input held
     something else, which is then refused with a `TypeError` in `error`.
     A `ValueError`/`TypeError` error means the request was refused before sending.
+    `resumed` is True when a journal showed the request was dealt with by an earlier run
+    (or another process): nothing was sent, and `execution` is the one recorded then.
     """
 
     index: int
     request: LaunchRequest
     execution: WorkflowExecution | None = None
     error: Exception | None = None
+    resumed: bool = False
 
     @property
     def ok(self) -> bool:

@@ -27,6 +27,7 @@ import pytest
 from starlette.requests import Request
 
 from transactionlink_async import OrganizationToken, TransactionLink
+from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.testing import FakeTransactionLink
 
 from .conftest import ENV_NAMES
@@ -190,8 +191,25 @@ async def run_configuration(fake: FakeTransactionLink, ns: dict[str, Any], _: Pa
     assert done["tl"].closed
 
 
+async def run_many_workers(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    done = await ns["snippet"](fake.api_key, fake.api_secret)
+    tl = done["tl"]
+    assert isinstance(tl.coordination, RedisCoordination)
+    assert tl.coordination.namespace == "transactionlink"
+    await tl.aclose()  # nothing was sent: Redis is only reached on first use
+
+
 async def run_testing_kit(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
     await ns["test_my_batch_survives_rate_limits"]()  # it makes a fake of its own
+
+
+async def run_durable_batch(fake: FakeTransactionLink, ns: dict[str, Any], cwd: Path) -> None:
+    rows = [{"customerId": f"c-{n}"} for n in range(5)]
+    await ns["snippet"](rows)
+    assert fake.count("POST", "/workflows") == 5
+    assert (cwd / "run.db").exists()
+    await ns["snippet"](rows)  # the same batch again: everything resumes, nothing is sent
+    assert fake.count("POST", "/workflows") == 5
 
 
 FRAGMENT_IMPORTS = """\
@@ -263,6 +281,12 @@ HARNESSES: dict[str, Harness] = {
         "fragment", run_configuration, prelude=FRAGMENT_IMPORTS, params="execution_id: str"
     ),
     "testing-kit": Harness("module", run_testing_kit, prelude=MY_BATCH),
+    "many-workers": Harness(
+        "fragment", run_many_workers, prelude=FRAGMENT_IMPORTS, params="key: str, secret: str"
+    ),
+    "durable-batch": Harness(
+        "fragment", run_durable_batch, prelude=FRAGMENT_IMPORTS, params="rows: list[dict[str, Any]]"
+    ),
 }
 
 

@@ -93,7 +93,7 @@ async def wait_for_completion(
     deadline = math.inf if budget is None else anyio.current_time() + budget
     # One scope over everything, the client's own retry sleeps included: the budget is
     # never overrun, and a sleep ends exactly at the deadline rather than after it.
-    with anyio.CancelScope(deadline=deadline):
+    with anyio.CancelScope(deadline=deadline), client.lifecycle.in_flight():
         return await waiter.run()
     assert budget is not None  # only the deadline's own cancellation lands here
     raise waiter.timed_out(budget) from waiter.last_error
@@ -143,6 +143,10 @@ class _Waiter:
     async def run(self) -> WorkflowExecution:
         listener = _Listener(self.client, self.execution_id)
         try:
+            # Asked after listening, so news arriving in between is not lost either: when it
+            # came before this wait began, confirm at once, as its wake-up would have asked.
+            if await self.client.news.announced(self.execution_id):
+                listener.event.set()
             polls = 0
             delay = poll_delay(self.policy, 0)
             while True:

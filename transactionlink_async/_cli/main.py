@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -47,8 +48,9 @@ TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET; TRANSACTIONLINK_BASE_URL
 
 exit codes: 0 success; 1 the workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or
 CANCELLED, or was not final when --timeout ran out; 2 usage error (arguments, missing
-credentials, an incomplete installation); 3 the API answered with an error or could not
-be reached; 4 an unexpected failure (rerun with --debug and report it)."""
+credentials, an incomplete installation, a bad line in a batch file); 3 the API answered
+with an error or could not be reached (batch: a launch, wait or download failed, or a
+launch is in doubt); 4 an unexpected failure (rerun with --debug and report it)."""
 
 Command = Callable[[TransactionLink, argparse.Namespace, Output], Awaitable[int]]
 
@@ -82,8 +84,18 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
+    if not 0 < value < math.inf:  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
 
 
@@ -151,6 +163,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = command("cancel", commands.cancel, "cancel an execution")
     cancel.add_argument("execution_id", metavar="ID")
+
+    from .batch import batch as batch_command
+
+    batch = command(
+        "batch",
+        batch_command,
+        "launch every line of a JSON lines file through a journal; run it again to resume",
+    )
+    batch.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="one JSON object a line: key, workflowDefinitionId, locale, parameters",
+    )
+    batch.add_argument(
+        "--journal",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the journal (SQLite) that remembers what was launched, waited for, downloaded",
+    )
+    batch.add_argument(
+        "--concurrency", type=_count, default=10, metavar="N", help="launches in flight (10)"
+    )
+    batch.add_argument("--wait", action="store_true", help="wait until every execution is final")
+    batch.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="save each completed execution's result in DIR/<key>.json (implies --wait)",
+    )
+    batch.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="give up waiting for one after this"
+    )
     return parser
 
 

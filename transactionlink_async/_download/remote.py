@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import anyio
 import attrs
@@ -67,7 +69,8 @@ class RemoteBody:
     that changed, or a server that ignores Range, starts the read over from byte 0, which
     `read` reports by returning Restarted (or raising ResultDownloadError when
     `may_restart` is False, for readers who already handed bytes on). At most
-    `max_attempts` GETs are sent; `stats` counts what it took.
+    `max_attempts` GETs are sent; `stats` counts what it took. `in_flight` wraps every
+    read (the client's: closing it ends a read at once with ClientClosedError).
     """
 
     def __init__(
@@ -82,8 +85,10 @@ class RemoteBody:
         may_restart: bool,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        in_flight: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._session = session
+        self._in_flight = in_flight
         self._refresh = refresh
         self._max_attempts = max_attempts
         self._retry = retry
@@ -122,10 +127,15 @@ class RemoteBody:
     async def open(self) -> None:
         """Send the first GET so that size, ETag and encoding are known before any read."""
         if self._response is None and not self._complete:
-            await self._open()
+            with self._in_flight():
+                await self._open()
 
     async def read(self) -> bytes | Restarted:
         """The next bytes; b"" once the whole object came (its size checked when announced)."""
+        with self._in_flight():
+            return await self._read()
+
+    async def _read(self) -> bytes | Restarted:
         while True:
             response = self._response
             if response is None:

@@ -246,8 +246,10 @@ class Webhooks:
     ) -> WebhookEvent:
         """Verify, then wake every `wait_for_completion` waiting on the event's execution.
 
-        A woken waiter confirms with one GET, so a repeated delivery, or one for an
-        execution nobody waits on, is harmless. On a closed client it raises
+        With a coordination backend, the news also reaches the waits of every client
+        sharing it, in any process. A woken waiter confirms with one GET, so a repeated
+        delivery, or one for an execution nobody waits on, is harmless. On a closed
+        client it raises
         ClientClosedError instead, even for a genuine delivery: nobody is left to wake,
         and the sender should retry until a running receiver takes the event.
         """
@@ -258,6 +260,8 @@ class Webhooks:
         lifecycle.check_open()
         if event.execution_id is not None:
             self._client.wakeups.wake(event.execution_id)
+            status = None if event.status is None else str(event.status)
+            await self._client.news.announce(event.execution_id, status)
         return event
 
     async def receive(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from .._batches.journaled import JournaledLaunch
 from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
 from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
 from .._batches.wait import wait_for_completion as _wait_for_completion
@@ -34,6 +35,7 @@ from .._validate import (
     check_text,
     utc_now,
 )
+from ..journal import Journal
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
@@ -118,6 +120,7 @@ class Workflows(Resource):
         requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
         *,
         concurrency: int = DEFAULT_LAUNCH_CONCURRENCY,
+        journal: Journal | None = None,
     ) -> LaunchBatch:
         """Launch many executions; iterate the result for one `LaunchOutcome` per request.
 
@@ -125,15 +128,35 @@ class Workflows(Resource):
         request that fails validation or meets an error becomes an outcome with `.error`;
         the others go on. The input is read lazily, as launch slots free up.
 
+        With a `journal`, every request needs a `key` (unique in the journal): each key
+        is claimed before its request is sent and its execution recorded after the
+        answer, so running the batch again launches nothing twice. A key already
+        launched comes back with `outcome.resumed` and its execution; one that may have
+        been sent without a recorded answer comes back with a `LaunchInDoubtError`.
+
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
         """
+        if journal is None:
+            return LaunchBatch(
+                requests,
+                concurrency=concurrency,
+                build_body=initialise_body,
+                launch=self._initialise,
+                max_pause=self._client.retry_policy.max_retry_after,
+                lifecycle=self._client.lifecycle,
+            )
+        journaled = JournaledLaunch(
+            requests, journal=journal, launch=self._initialise, fetch=self.get
+        )
         return LaunchBatch(
-            requests,
+            journaled.items(),
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
             max_pause=self._client.retry_policy.max_retry_after,
+            attempt=journaled.attempt,
+            lifecycle=self._client.lifecycle,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
