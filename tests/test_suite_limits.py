@@ -12,26 +12,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HANGING = """
-import anyio
-import pytest
+PRELUDE = """
+import asyncio
+import time
 
-pytestmark = pytest.mark.anyio
+import pytest
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def test_hangs() -> None:
-    await anyio.sleep(3600)
-
-
-def test_blocks() -> None:
-    import time
-    time.sleep(3600)
 """
+
+HANGING = {
+    # An event loop kept busy by callbacks: an exception raised into it is swallowed.
+    "busy_loop": """
+@pytest.mark.anyio
+async def test_hangs() -> None:
+    loop = asyncio.get_running_loop()
+
+    def again() -> None:
+        loop.call_soon(again)
+
+    again()
+    await asyncio.sleep(3600)
+""",
+    "blocking": """
+def test_blocks() -> None:
+    time.sleep(3600)
+""",
+}
 
 
 def test_every_test_has_a_default_time_limit(pytestconfig: pytest.Config) -> None:
@@ -40,8 +50,9 @@ def test_every_test_has_a_default_time_limit(pytestconfig: pytest.Config) -> Non
     assert 0 < limit <= 120
 
 
-def test_a_hanging_test_fails_instead_of_hanging_the_run(tmp_path: Path) -> None:
-    (tmp_path / "test_hanging.py").write_text(HANGING)
+@pytest.mark.parametrize("kind", sorted(HANGING))
+def test_a_hanging_test_fails_instead_of_hanging_the_run(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "test_hanging.py").write_text(PRELUDE + HANGING[kind])
     began = time.monotonic()
     done = subprocess.run(  # noqa: S603 - this interpreter and our own arguments
         [
@@ -53,10 +64,9 @@ def test_a_hanging_test_fails_instead_of_hanging_the_run(tmp_path: Path) -> None
         text=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
+        timeout=50,
         check=False,
     )  # fmt: skip
     assert time.monotonic() - began < 50
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "2 failed" in done.stdout, done.stdout
-    assert "Timeout" in done.stdout
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "Timeout" in done.stdout + done.stderr
