@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
-from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
-from .._batches.wait import wait_for_completion as _wait_for_completion
+from .._batches.wait import WaitBatch, Waits, check_poll_policy, check_timeout
 from .._convert import unstructure
 from .._download.results import (
     DEFAULT_CHUNK_SIZE,
@@ -62,6 +61,7 @@ class Workflows(Resource):
     def __init__(self, client: ClientHandle) -> None:
         super().__init__(client)
         self._results = Results(client)
+        self._waits = Waits(client)
 
     async def run(
         self,
@@ -159,7 +159,7 @@ class Workflows(Resource):
         raises `WaitTimeoutError` (with `.last`) when it runs out. A webhook handled by
         `tl.webhooks.handle` ends the sleep between checks early.
         """
-        return await _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll)
+        return await self._waits.wait(execution_id, timeout=timeout, poll=poll)
 
     def wait_many(
         self,
@@ -183,10 +183,8 @@ class Workflows(Resource):
         policy = check_poll_policy(poll)
         limit = check_concurrency(concurrency, allow_none=True)
 
-        async def wait(execution_id: str) -> WorkflowExecution:
-            return await _wait_for_completion(
-                self._client, execution_id, timeout=budget, poll=policy
-            )
+        def wait(execution_id: str) -> Awaitable[WorkflowExecution]:
+            return self._waits.wait(execution_id, timeout=budget, poll=policy)
 
         return WaitBatch(execution_ids, wait, concurrency=limit)
 
