@@ -16,6 +16,7 @@ from .._convert import ConversionError, structure_execution
 from .._handle import ClientHandle
 from .._request import ApiRequest, parse_json
 from .._retry import PollPolicy, parse_retry_after, poll_delay, safety_delay, webhooks_flowing
+from .._transport import RawResponse
 from .._validate import check_id
 from ..errors import (
     APIError,
@@ -272,32 +273,23 @@ class _Waiter:
 
         Errors that end the wait are raised; WaitTimeoutError when the deadline cut it.
         """
+        request = ApiRequest(method="GET", path=f"/workflows/{self.execution_id}")
+        response: RawResponse | None = None
         try:
             if self.deadline == math.inf:
-                return await self._check()
-            # The deadline also cuts the client's own retry sleeps: the budget is never
-            # overrun, and a sleep ends exactly at the deadline rather than after it.
-            with anyio.CancelScope(deadline=self.deadline):
-                return await self._check()
+                response = await self.client.send(request)
+            else:
+                # The deadline also cuts the client's own retry sleeps: the budget is never
+                # overrun, and a sleep ends exactly at the deadline rather than after it.
+                with anyio.CancelScope(deadline=self.deadline):
+                    response = await self.client.send(request)
+            if response is not None:
+                return _read(response, request), _retry_after(response), None
         except Exception as exc:
             if not is_transient(exc):
                 raise
             return None, exc.retry_after if isinstance(exc, RateLimitError) else None, exc
         raise self.timed_out() from self.last_error
-
-    async def _check(self) -> tuple[WorkflowExecution, float | None, None]:
-        """One status check: the execution, and the pause the server asked for (if any)."""
-        request = ApiRequest(method="GET", path=f"/workflows/{self.execution_id}")
-        response = await self.client.send(request)
-        data = parse_json(response.body, request)
-        try:
-            execution = structure_execution(data)
-        except ConversionError as exc:
-            raise InvalidResponseError(
-                f"GET {request.path} answered with an unexpected shape: {exc}"
-            ) from exc
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
-        return execution, retry_after, None
 
     def _note_unknown(self, execution: WorkflowExecution) -> None:
         if execution.is_known_status or self._warned_unknown:
@@ -325,6 +317,22 @@ class _Waiter:
             f"({seen}); wait again, or raise timeout",
             last=self.last,
         )
+
+
+def _read(response: RawResponse, request: ApiRequest) -> WorkflowExecution:
+    """The execution a status check answered."""
+    data = parse_json(response.body, request)
+    try:
+        return structure_execution(data)
+    except ConversionError as exc:
+        raise InvalidResponseError(
+            f"GET {request.path} answered with an unexpected shape: {exc}"
+        ) from exc
+
+
+def _retry_after(response: RawResponse) -> float | None:
+    """The pause the server asked for with its answer, if any."""
+    return parse_retry_after(response.headers.get("Retry-After"), now=time.time())
 
 
 def _describe(error: Exception) -> str:
