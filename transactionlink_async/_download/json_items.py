@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InvalidResponseError, ResultDownloadError
 from .gzip import Gunzip, GzipError, is_gzip
+from .pace import Pacer
 
 __all__ = ["json_items", "load_ijson"]
 
@@ -41,6 +42,9 @@ class _Reader:
         self._gunzip = Gunzip() if gzip else None
         self._pending = memoryview(b"")
         self.consumed = 0
+        # Each read is followed by parsing what it returns, and the items it completes are
+        # handed out without suspending: reads are where the other tasks get their turn.
+        self._pacer = Pacer()
 
     async def read(self, n: int) -> bytes:
         if n <= 0:
@@ -50,6 +54,7 @@ class _Reader:
                 out = self._take(n)
                 if out:
                     self.consumed += len(out)
+                    await self._pacer.pace()
                     return out
                 chunk = await self._source()
                 if not chunk:
@@ -93,6 +98,10 @@ async def json_items(
     reader = _Reader(read, gzip=gzip)
     # items_async drives the C parser over reader.read(); its own buffer is _BUFFER bytes.
     items = backend.items_async(reader, prefix, buf_size=_BUFFER, use_float=use_float)
+    # Items come from the parser's buffer without suspending, and the consumer's loop
+    # body may not suspend either: every few dozen items, the other tasks get a turn.
+    pacer = Pacer()
+    count = 0
     try:
         while True:
             try:
@@ -105,6 +114,9 @@ async def json_items(
                     f"the result is not valid JSON (near byte {reader.consumed}): {detail}"
                 ) from None
             yield item
+            count += 1
+            if not count & 31:
+                await pacer.pace()
     finally:
         close = getattr(items, "aclose", None)
         if close is not None:
