@@ -44,11 +44,15 @@ PINNING = _pinning()
 BEFORE_ENV = "BENCH_BEFORE"
 # Tells a contender's process which checkout's `transactionlink_async` to import.
 _SDK_ROOT_ENV = "BENCH_SDK_ROOT"
+#: Set to "all" for contenders that may use every CPU (the server keeps its own): what a
+#: client with a core to spare, the server on another machine, can do.
+CHILD_CPUS_ENV = "BENCH_CHILD_CPUS"
 BEFORE_SUFFIX = "@before"
 
 __all__ = [
     "BEFORE_ENV",
     "BEFORE_SUFFIX",
+    "CHILD_CPUS_ENV",
     "RESULTS",
     "ServerInfo",
     "before_root",
@@ -130,7 +134,7 @@ def run_isolated(target: str, *, sdk_root: str | None = None, **kwargs: Any) -> 
 
 
 def _child(target: str, kwargs_json: str) -> None:
-    if PINNING is not None:
+    if PINNING is not None and os.environ.get(CHILD_CPUS_ENV) != "all":
         os.sched_setaffinity(0, {PINNING[1]})
     root = os.environ.get(_SDK_ROOT_ENV)
     if root:
