@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import yarl
@@ -30,13 +30,15 @@ from ._session import NoAnswer, SessionSettings, Timeouts
 from ._transport import RawResponse, Transport
 from ._validate import check_base_url
 from ._version import __version__
-from ._webhooks.receive import Webhooks
 from .errors import (
     RateLimitError,
     TransportError,
     error_for_status,
 )
 from .resources import Cases, Parameters, Workflows
+
+if TYPE_CHECKING:
+    from ._webhooks.receive import Webhooks
 
 __all__ = ["DEFAULT_BASE_URL", "TransactionLink"]
 
@@ -103,7 +105,7 @@ class TransactionLink:
         self.cases: Cases = Cases(handle)
         self.parameters: Parameters = Parameters(handle)
         self.workflows: Workflows = Workflows(handle)
-        self.webhooks: Webhooks = Webhooks(handle)
+        self._webhooks: Webhooks | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TransactionLink:
@@ -129,6 +131,15 @@ class TransactionLink:
     def __repr__(self) -> str:
         state = "closed" if self._lifecycle.closed else "open"
         return f"<TransactionLink {self._base_url} {state}>"
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhook verification and wake-ups (made, and its modules imported, at first use)."""
+        if self._webhooks is None:
+            from ._webhooks.receive import Webhooks
+
+            self._webhooks = Webhooks(self._handle)
+        return self._webhooks
 
     @property
     def base_url(self) -> str:

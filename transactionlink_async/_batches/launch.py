@@ -24,6 +24,7 @@ from .._retry import parse_retry_after
 from .._validate import check_concurrency
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import BatchIterator, Signal, TaskSet
+from .defaults import DEFAULT_LAUNCH_CONCURRENCY
 
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",
@@ -33,7 +34,6 @@ __all__ = [
     "aimd_success",
 ]
 
-DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
 Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]

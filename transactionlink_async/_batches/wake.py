@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import anyio
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = ["WakeRegistry", "Wakeable"]
 
@@ -61,6 +62,8 @@ class WakeRegistry:
     @contextmanager
     def listen(self, execution_id: str) -> Iterator[anyio.Event]:
         """Register a fresh event for `execution_id` for the duration of the block."""
+        import anyio  # only here: waits register themselves, without an event
+
         event = anyio.Event()
         self.add(execution_id, event)
         try:

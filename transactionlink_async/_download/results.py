@@ -20,6 +20,12 @@ from .._validate import check_id
 from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
 from .atomic import AtomicFile
 from .decide import REDIRECT_MAX, redirect_in_body, redirect_target, wants_md5
+from .defaults import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_WRITE_SIZE,
+)
 from .gzip import Gunzip, GzipError, is_gzip
 from .json_whole import loads_sharing_the_gil
 from .remote import RemoteBody, TransferStats
@@ -42,11 +48,6 @@ logger = logging.getLogger("transactionlink_async")
 
 T = TypeVar("T")
 
-DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
-DEFAULT_CHUNK_SIZE = 256 * 1024
-DEFAULT_MAX_ATTEMPTS = 5
-#: Bytes handed to the disk per worker-thread hop: large, so file I/O never dominates.
-DEFAULT_WRITE_SIZE = 4 * 1024 * 1024
 # Bytes taken from the socket per read while downloading.
 _DOWNLOAD_READ = 1024 * 1024
 # Bodies larger than this are parsed or inflated in a worker thread (one that gives the

@@ -6,20 +6,15 @@ import contextlib
 import os
 from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
-from .._batches.wait import WaitBatch, Waits, check_poll_policy, check_timeout
+from .._batches.defaults import DEFAULT_LAUNCH_CONCURRENCY
 from .._convert import unstructure
-from .._download.results import (
+from .._download.defaults import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_WRITE_SIZE,
-    DownloadedResult,
-    ProgressCallback,
-    Results,
-    ResultStream,
 )
 from .._handle import ClientHandle
 from .._request import AnswerObserver, ApiRequest
@@ -35,6 +30,13 @@ from .._validate import (
 )
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
+
+# Waiting, launching and results are imported at their first use: a client made for one
+# kind of call does not load the others.
+if TYPE_CHECKING:
+    from .._batches.launch import LaunchBatch
+    from .._batches.wait import WaitBatch, Waits
+    from .._download.results import DownloadedResult, ProgressCallback, Results, ResultStream
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
 
@@ -60,8 +62,24 @@ class Workflows(Resource):
 
     def __init__(self, client: ClientHandle) -> None:
         super().__init__(client)
-        self._results = Results(client)
-        self._waits = Waits(client)
+        self._result_calls: Results | None = None
+        self._wait_calls: Waits | None = None
+
+    @property
+    def _results(self) -> Results:
+        if self._result_calls is None:
+            from .._download.results import Results
+
+            self._result_calls = Results(self._client)
+        return self._result_calls
+
+    @property
+    def _waits(self) -> Waits:
+        if self._wait_calls is None:
+            from .._batches.wait import Waits
+
+            self._wait_calls = Waits(self._client)
+        return self._wait_calls
 
     async def run(
         self,
@@ -128,6 +146,8 @@ class Workflows(Resource):
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
         """
+        from .._batches.launch import LaunchBatch
+
         return LaunchBatch(
             requests,
             concurrency=concurrency,
@@ -179,6 +199,8 @@ class Workflows(Resource):
         >>> async for execution in tl.workflows.wait_many(ids, timeout=600):
         ...     print(execution.id, execution.status)
         """
+        from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
+
         budget = check_timeout(timeout)
         policy = check_poll_policy(poll)
         limit = check_concurrency(concurrency, allow_none=True)
