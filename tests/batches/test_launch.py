@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -28,16 +28,6 @@ from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
-
-
-@pytest.fixture
-async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
-    async with TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    ) as client:
-        yield client
-
 
 def request(n: int = 0, **changes: Any) -> LaunchRequest:
     fields: dict[str, Any] = {
@@ -51,6 +41,17 @@ def request(n: int = 0, **changes: Any) -> LaunchRequest:
 
 def posts(fake: FakeTransactionLink) -> int:
     return fake.count("POST", "/workflows")
+
+
+async def no_more_launches(fake: FakeTransactionLink) -> bool:
+    """True when no launch arrives within a bound (one would arrive within milliseconds)."""
+    return await fake.next_request("POST", "/workflows", timeout=0.5) is None
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    with anyio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 - the journal's counts have no event
+            await anyio.sleep(0.005)
 
 
 def assert_no_tasks_left() -> None:
@@ -248,6 +249,10 @@ async def test_the_input_is_read_lazily(fake: FakeTransactionLink, tl: Transacti
         nonlocal taken
         while True:
             taken += 1
+            # Bounded, so a launch_many that reads ahead fails this test instead of
+            # filling the machine's memory.
+            if taken > 1000:
+                raise AssertionError("launch_many read far ahead of the outcomes asked for")
             yield request(taken)
 
     seen = 0
@@ -321,12 +326,11 @@ async def test_breaking_out_stops_launching_at_once(
     fake.inject("POST", "/workflows", delay=0.05, times=None)
     async for _ in tl.workflows.launch_many((request(n) for n in range(1000)), concurrency=8):
         break
-    await anyio.sleep(0.2)  # the launches in flight arrive and finish
-    assert fake.in_flight("POST", "/workflows") == 0
+    await until(lambda: fake.in_flight("POST", "/workflows") == 0)  # those in flight finish
     sent = posts(fake)
     # The first outcome's call started at most 8, plus one per slot freed before it returned.
     assert sent <= 16
-    await anyio.sleep(0.2)
+    assert await no_more_launches(fake)
     assert posts(fake) == sent
     assert_no_tasks_left()
 
@@ -342,7 +346,7 @@ async def test_async_with_waits_for_the_launches_in_flight(
     assert fake.in_flight("POST", "/workflows") == 0
     sent = posts(fake)
     assert sent == batch.launched <= 16
-    await anyio.sleep(0.2)
+    assert await no_more_launches(fake)
     assert posts(fake) == sent
     assert_no_tasks_left()
 
@@ -362,8 +366,8 @@ async def test_cancelling_the_loop_cancels_the_launches_in_flight(
                 pass
 
     task = asyncio.ensure_future(consume())
-    await anyio.sleep(0.2)
-    assert fake.in_flight("POST", "/workflows") == 8
+    await until(lambda: fake.in_flight("POST", "/workflows") == 8)
+    assert await no_more_launches(fake)  # 8 at most, the concurrency
     started = anyio.current_time()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -372,9 +376,9 @@ async def test_cancelling_the_loop_cancels_the_launches_in_flight(
     assert batch is not None
     assert batch.in_flight == 0
     assert_no_tasks_left()
-    await anyio.sleep(0.1)
+    assert await no_more_launches(fake)
     assert posts(fake) == 8
-    assert fake.in_flight("POST", "/workflows") == 0
+    await until(lambda: fake.in_flight("POST", "/workflows") == 0)  # the server saw them go
 
 
 async def test_launch_many_of_nothing(tl: TransactionLink) -> None:

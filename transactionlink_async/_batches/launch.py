@@ -14,7 +14,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import anyio
 import attrs
@@ -22,14 +22,21 @@ import attrs
 from .._request import AnswerObserver
 from .._retry import parse_retry_after
 from .._validate import check_concurrency
+from ..errors import ClientClosedError
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import BatchIterator, Signal, TaskSet
 from .defaults import DEFAULT_LAUNCH_CONCURRENCY
 
+if TYPE_CHECKING:
+    from .._handle import Lifecycle
+
 __all__ = [
     "DEFAULT_LAUNCH_CONCURRENCY",
     "Aimd",
+    "Attempt",
+    "Indexed",
     "LaunchBatch",
+    "Settled",
     "aimd_rate_limited",
     "aimd_success",
 ]
@@ -37,6 +44,26 @@ __all__ = [
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
 Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
+#: What one launch slot does with a request (the default: send it; with a journal: claim,
+#: send, record), and the outcome it ends with.
+Attempt = Callable[
+    [int, LaunchRequest, Mapping[str, Any], AnswerObserver], Awaitable[LaunchOutcome]
+]
+
+
+@attrs.frozen
+class Settled:
+    """An input item whose outcome is known without sending anything (a journal's record)."""
+
+    outcome: LaunchOutcome
+
+
+@attrs.frozen
+class Indexed:
+    """An input item that carries its own position in the caller's input."""
+
+    index: int
+    request: LaunchRequest
 
 
 @attrs.frozen
@@ -96,19 +123,30 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
     with an error or a cancellation.
     """
 
-    CANCEL_ON_CLOSE = False
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
 
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest]
+        | AsyncIterable[LaunchRequest]
+        | AsyncIterable[Settled | Indexed],
         *,
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
         max_pause: float = 60.0,
+        attempt: Attempt | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._launches = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
+        self._launches = _LaunchRun(
+            requests,
+            concurrency,
+            build_body,
+            attempt or _plain_attempt(launch),
+            max_pause,
+            lifecycle,
+        )
         super().__init__(self._launches)
 
     @property
@@ -131,16 +169,30 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
         await super().aclose()
 
 
+def _plain_attempt(launch: Launch) -> Attempt:
+    async def attempt(
+        index: int, request: LaunchRequest, body: Mapping[str, Any], observe: AnswerObserver
+    ) -> LaunchOutcome:
+        try:
+            execution = await launch(body, observe)
+        except Exception as exc:
+            return LaunchOutcome(index=index, request=request, error=exc)
+        return LaunchOutcome(index=index, request=request, execution=execution)
+
+    return attempt
+
+
 class _LaunchRun:
     """The state of a `LaunchBatch`, kept apart so its tasks never keep the iterator alive."""
 
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest] | AsyncIterable[Any],
         concurrency: int,
         build_body: BuildBody,
-        launch: Launch,
+        attempt: Attempt,
         max_pause: float,
+        lifecycle: Lifecycle | None,
     ) -> None:
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -154,8 +206,10 @@ class _LaunchRun:
                 f"got {type(requests).__name__}"
             )
         self._build_body = build_body
-        self._launch = launch
+        self._attempt = attempt
         self._max_pause = max_pause
+        #: The client's: once it is closed, no more input is read (an endless one included).
+        self._lifecycle = lifecycle
         self.aimd = Aimd.start(concurrency)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
@@ -187,26 +241,45 @@ class _LaunchRun:
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            await self._signal.wait(self._pause_left())
+            if self._lifecycle is None or self._lifecycle.closed:
+                # (Once closed, the launches in flight end at once: wait for their news.)
+                await self._signal.wait(self._pause_left())
+                continue
+            try:
+                # Waiting for news is a call in flight: closing the client ends it.
+                with self._lifecycle.in_flight():
+                    await self._signal.wait(self._pause_left())
+            except ClientClosedError:
+                self._stop_reading()
 
     @property
     def _finished(self) -> bool:
         return self._exhausted and not (self._lookahead or self.tasks or self._readers)
 
     def _pause_left(self) -> float | None:
+        if self._paused_until == -math.inf:  # never paused: no clock to read
+            return None
         left = self._paused_until - anyio.current_time()
         return left if left > 0 else None
 
     def _fill(self) -> None:
         """Start launches while the limit, the pause and the outcome buffer allow."""
+        if self._lifecycle is not None and self._lifecycle.closed:
+            self._stop_reading()
         if self._closed or self._pause_left() is not None:
             return
         while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
             item = self._take()
             if item is _NOTHING:
                 return
-            index = self._next_index
-            self._next_index += 1
+            if isinstance(item, Settled):
+                self._ready.append(item.outcome)
+                continue
+            if isinstance(item, Indexed):
+                index, item = item.index, item.request
+            else:
+                index = self._next_index
+                self._next_index += 1
             request = cast(LaunchRequest, item)
             try:
                 body = self._build_body(_launch_request(item))
@@ -216,6 +289,20 @@ class _LaunchRun:
                 continue
             self.launched += 1
             self.tasks.spawn(self._launch_one(index, request, body))
+
+    def _stop_reading(self) -> None:
+        """The client is closed: read no more input; once the launches sent are told, the
+        loop raises ClientClosedError."""
+        if self._exhausted and not self._lookahead:
+            return
+        self._exhausted = True
+        # Read but never sent: nothing to tell about them.
+        self._lookahead.clear()
+        self._readers.cancel()
+        if self._input_error is None:
+            self._input_error = ClientClosedError(
+                "the TransactionLink client is closed: launch_many launches nothing more"
+            )
 
     def _take(self) -> object:
         """The next input item, or _NOTHING when none is at hand right now."""
@@ -266,13 +353,9 @@ class _LaunchRun:
             if status == 429:
                 self._rate_limited(epoch, headers)
 
-        try:
-            execution = await self._launch(body, observe)
-        except Exception as exc:
-            outcome = LaunchOutcome(index=index, request=request, error=exc)
-        else:
+        outcome = await self._attempt(index, request, body, observe)
+        if outcome.execution is not None and not outcome.resumed:
             self.aimd = aimd_success(self.aimd, epoch)
-            outcome = LaunchOutcome(index=index, request=request, execution=execution)
         # The consumer hears of it from the task set once this task has ended.
         self._ready.append(outcome)
 

@@ -183,6 +183,11 @@ class _Waiter:
             self.scheduler.wake(future)
 
     async def run(self) -> WorkflowExecution:
+        # Closing the client ends the wait at once, wherever it is.
+        with self.client.lifecycle.in_flight():
+            return await self._run()
+
+    async def _run(self) -> WorkflowExecution:
         loop = asyncio.get_running_loop()
         since = loop.time()
         if self.budget is not None:
@@ -190,6 +195,10 @@ class _Waiter:
         registry = self.client.wakeups
         registry.add(self.execution_id, self)
         try:
+            # Asked after listening, so news arriving in between is not lost either: when it
+            # came before this wait began, confirm at once, as its wake-up would have asked.
+            if await self.client.news.announced(self.execution_id):
+                self._woken = True
             polls = 0
             delay = poll_delay(self.policy, 0)
             stretch = True

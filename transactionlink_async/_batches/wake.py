@@ -79,5 +79,18 @@ class WakeRegistry:
             waiter.set()
         return len(waiters)
 
+    def wake_all(self) -> int:
+        """Wake every waiter (news may have been missed); returns how many were waiting."""
+        woken = 0
+        for execution_id in list(self._waiters):
+            for waiter in self._of(execution_id):
+                waiter.set()
+                woken += 1
+        return woken
+
     def waiting(self, execution_id: str) -> int:
         return len(self._of(execution_id))
+
+    def waiting_ids(self) -> list[str]:
+        """The executions someone waits on now."""
+        return list(self._waiters)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import anyio
 import attrs
@@ -68,7 +70,8 @@ class RemoteBody:
     that changed, or a server that ignores Range, starts the read over from byte 0, which
     `read` reports by returning Restarted (or raising ResultDownloadError when
     `may_restart` is False, for readers who already handed bytes on). At most
-    `max_attempts` GETs are sent; `stats` counts what it took.
+    `max_attempts` GETs are sent; `stats` counts what it took. `in_flight` wraps every
+    read (the client's: closing it ends a read at once with ClientClosedError).
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class RemoteBody:
         may_restart: bool,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        in_flight: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._session = session
+        self._in_flight = in_flight
         self._refresh = refresh
         self._max_attempts = max_attempts
         self._retry = retry
@@ -94,13 +99,13 @@ class RemoteBody:
         self._wall_clock = wall_clock
         self._use_url(url)
         #: Bytes read so far, i.e. where the next byte belongs.
-        self.offset = 0
+        self.offset: int = 0
         #: The object's size, once an answer told it.
         self.total: int | None = None
         #: The ETag of the answer the bytes so far belong to.
         self.etag: str | None = None
         self.content_encoding: str | None = None
-        self.stats = TransferStats()
+        self.stats: TransferStats = TransferStats()
         self._response: S3Response | None = None
         self._complete = False
         self._restarted: str | None = None
@@ -124,10 +129,15 @@ class RemoteBody:
     async def open(self) -> None:
         """Send the first GET so that size, ETag and encoding are known before any read."""
         if self._response is None and not self._complete:
-            await self._open()
+            with self._in_flight():
+                await self._open()
 
     async def read(self) -> bytes | Restarted:
         """The next bytes; b"" once the whole object came (its size checked when announced)."""
+        with self._in_flight():
+            return await self._read()
+
+    async def _read(self) -> bytes | Restarted:
         while True:
             response = self._response
             if response is None:

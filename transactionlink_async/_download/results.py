@@ -132,14 +132,10 @@ class Results:
 
     def __init__(self, client: ClientHandle) -> None:
         self._client = client
-        self._s3: S3Session | None = None
 
     def _session(self) -> S3Session:
-        if self._s3 is None:
-            session = S3Session(self._client.session_settings)
-            self._client.lifecycle.on_close(session.aclose)
-            self._s3 = session
-        return self._s3
+        # The client's one storage pool (shared by its views), with this view's timeouts.
+        return self._client.storage
 
     async def _ask(self, execution_id: str, *, max_body: int | None = None) -> RawResponse:
         """`GET /workflows/{id}/result`, through the client's one door."""
@@ -164,6 +160,7 @@ class Results:
             retry=self._client.retry_policy,
             read_size=read_size,
             may_restart=may_restart,
+            in_flight=self._client.lifecycle.in_flight,
         )
 
     # -- get_result ----------------------------------------------------------------------
@@ -279,6 +276,22 @@ class Results:
             raise TypeError("on_progress must be a callable taking (done_bytes, total_bytes)")
         _check_positive("max_attempts", max_attempts)
         _check_positive("write_size", write_size)
+        # The whole download is one call in flight: closing the client waits until its
+        # temporary file is gone.
+        with self._client.lifecycle.in_flight():
+            return await self._download(
+                execution_id, destination, on_progress, max_attempts, write_size, verify_md5
+            )
+
+    async def _download(
+        self,
+        execution_id: str,
+        destination: str | os.PathLike[str],
+        on_progress: ProgressCallback | None,
+        max_attempts: int,
+        write_size: int,
+        verify_md5: bool,
+    ) -> DownloadedResult:
         # First, so a bad destination fails before anything is fetched.
         file = await AtomicFile.create(destination)
         sink: DiskSink | None = None

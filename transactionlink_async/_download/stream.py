@@ -41,7 +41,7 @@ class ResultStream:
         self._position = 0
         self._pacer = Pacer()
         #: Bytes handed out so far.
-        self.bytes_read = 0
+        self.bytes_read: int = 0
 
     def __repr__(self) -> str:
         source = f"redirected to {self._body.where}" if self._body is not None else "inline"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._batches.defaults import DEFAULT_LAUNCH_CONCURRENCY
+from .._batches.journaled import JournaledLaunch
 from .._convert import unstructure
 from .._download.defaults import (
     DEFAULT_CHUNK_SIZE,
@@ -17,6 +18,7 @@ from .._download.defaults import (
     DEFAULT_WRITE_SIZE,
 )
 from .._handle import ClientHandle
+from .._observe.operations import traced
 from .._request import AnswerObserver, ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
@@ -28,6 +30,7 @@ from .._validate import (
     check_text,
     utc_now,
 )
+from ..journal import Journal
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
@@ -136,6 +139,7 @@ class Workflows(Resource):
         requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
         *,
         concurrency: int = DEFAULT_LAUNCH_CONCURRENCY,
+        journal: Journal | None = None,
     ) -> LaunchBatch:
         """Launch many executions; iterate the result for one `LaunchOutcome` per request.
 
@@ -143,17 +147,37 @@ class Workflows(Resource):
         request that fails validation or meets an error becomes an outcome with `.error`;
         the others go on. The input is read lazily, as launch slots free up.
 
+        With a `journal`, every request needs a `key` (unique in the journal): each key
+        is claimed before its request is sent and its execution recorded after the
+        answer, so running the batch again launches nothing twice. A key already
+        launched comes back with `outcome.resumed` and its execution; one that may have
+        been sent without a recorded answer comes back with a `LaunchInDoubtError`.
+
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
         """
         from .._batches.launch import LaunchBatch
 
+        if journal is None:
+            return LaunchBatch(
+                requests,
+                concurrency=concurrency,
+                build_body=initialise_body,
+                launch=self._initialise,
+                max_pause=self._client.retry_policy.max_retry_after,
+                lifecycle=self._client.lifecycle,
+            )
+        journaled = JournaledLaunch(
+            requests, journal=journal, launch=self._initialise, fetch=self.get
+        )
         return LaunchBatch(
-            requests,
+            journaled.items(),
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
             max_pause=self._client.retry_policy.max_retry_after,
+            attempt=journaled.attempt,
+            lifecycle=self._client.lifecycle,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
@@ -164,7 +188,7 @@ class Workflows(Resource):
     async def cancel(self, execution_id: str) -> None:
         """Cancel a running execution (`POST /workflows/{id}/cancel`); harmless to repeat."""
         path = f"/workflows/{check_id('execution_id', execution_id)}/cancel"
-        await self._client.send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
+        await self._send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
 
     async def wait_for_completion(
         self,
@@ -179,7 +203,14 @@ class Workflows(Resource):
         raises `WaitTimeoutError` (with `.last`) when it runs out. A webhook handled by
         `tl.webhooks.handle` ends the sleep between checks early.
         """
-        return await self._waits.wait(execution_id, timeout=timeout, poll=poll)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "wait",
+            execution_id,
+            self._waits.wait(execution_id, timeout=timeout, poll=poll),
+            _wait_notes,
+        )
 
     def wait_many(
         self,
@@ -205,8 +236,15 @@ class Workflows(Resource):
         policy = check_poll_policy(poll)
         limit = check_concurrency(concurrency, allow_none=True)
 
-        def wait(execution_id: str) -> Awaitable[WorkflowExecution]:
-            return self._waits.wait(execution_id, timeout=budget, poll=policy)
+        async def wait(execution_id: str) -> WorkflowExecution:
+            check_id("execution_id", execution_id)
+            return await traced(
+                self._client.observation,
+                "wait",
+                execution_id,
+                self._waits.wait(execution_id, timeout=budget, poll=policy),
+                _wait_notes,
+            )
 
         return WaitBatch(execution_ids, wait, concurrency=limit)
 
@@ -220,7 +258,13 @@ class Workflows(Resource):
         announced size when known, else once the count passes the limit); use
         `stream_result` or `download_result` for those.
         """
-        return await self._results.get(execution_id, max_bytes=max_bytes)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "get_result",
+            execution_id,
+            self._results.get(execution_id, max_bytes=max_bytes),
+        )
 
     def stream_result(
         self,
@@ -273,11 +317,31 @@ class Workflows(Resource):
         `verify_md5=False` (MD5 runs below a gigabyte per second: on a very fast link it
         limits the rate; TLS already guards the bytes in transit).
         """
-        return await self._results.download(
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "download",
             execution_id,
-            destination,
-            on_progress=on_progress,
-            max_attempts=max_attempts,
-            write_size=chunk_size,
-            verify_md5=verify_md5,
+            self._results.download(
+                execution_id,
+                destination,
+                on_progress=on_progress,
+                max_attempts=max_attempts,
+                write_size=chunk_size,
+                verify_md5=verify_md5,
+            ),
+            _download_notes,
         )
+
+
+def _wait_notes(execution: WorkflowExecution) -> list[tuple[str, str | int | float | bool]]:
+    return [("execution.status", str(execution.status))]
+
+
+def _download_notes(done: DownloadedResult) -> list[tuple[str, str | int | float | bool]]:
+    return [
+        ("download.size", done.size),
+        ("download.attempts", done.attempts),
+        ("download.resumes", done.resumes),
+        ("download.redirected", done.redirected),
+    ]
