@@ -7,7 +7,6 @@ from typing import Any
 
 from ..errors import InvalidResponseError, ResultDownloadError
 from .gzip import Gunzip, GzipError, is_gzip
-from .pace import Pacer
 
 __all__ = ["json_items", "load_ijson"]
 
@@ -42,9 +41,6 @@ class _Reader:
         self._gunzip = Gunzip() if gzip else None
         self._pending = memoryview(b"")
         self.consumed = 0
-        # Each read is followed by parsing what it returns, and the items it completes are
-        # handed out without suspending: reads are where the other tasks get their turn.
-        self._pacer = Pacer()
 
     async def read(self, n: int) -> bytes:
         if n <= 0:
@@ -54,7 +50,6 @@ class _Reader:
                 out = self._take(n)
                 if out:
                     self.consumed += len(out)
-                    await self._pacer.pace()
                     return out
                 chunk = await self._source()
                 if not chunk:
@@ -101,7 +96,6 @@ async def json_items(
     # broken transfer, a cancellation) in past our frames: the resume logic and every
     # cleanup on the way would never run.
     found = ijson.sendable_list()
-    pacer = Pacer()
     parser = backend.items_coro(found, prefix, use_float=use_float)
     while True:
         data = await reader.read(_BUFFER)
@@ -122,5 +116,3 @@ async def json_items(
             yield item
         if not data:
             return
-        # The parser and the consumer ran without suspending: let the others have a turn.
-        await pacer.pace()
