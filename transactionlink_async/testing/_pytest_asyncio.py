@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .pytest_plugin import open_client, running_fake
+from ._fixture_support import open_client, running_fake
 
 if TYPE_CHECKING:
     from .._client import TransactionLink

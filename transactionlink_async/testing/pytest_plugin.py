@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+
+from ._fixture_support import open_client, running_fake
 
 if TYPE_CHECKING:
     from .._client import TransactionLink
@@ -66,25 +67,6 @@ def _runner(request: pytest.FixtureRequest, kind: str) -> str:
         "(@pytest.mark.anyio) or by pytest-asyncio (@pytest.mark.asyncio)",
         pytrace=False,
     )
-
-
-@asynccontextmanager
-async def running_fake(options: dict[str, Any]) -> AsyncIterator[FakeTransactionLink]:
-    """The fake, started and stopped around the test."""
-    from ._server import FakeTransactionLink
-
-    async with FakeTransactionLink(**options) as fake:
-        yield fake
-
-
-@asynccontextmanager
-async def open_client(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
-    """A client of `fake`, closed after the test."""
-    from .._auth import OrganizationToken
-    from .._client import TransactionLink
-
-    async with TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url) as tl:
-        yield tl
 
 
 @pytest.fixture
