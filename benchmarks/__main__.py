@@ -1,15 +1,17 @@
-"""`python -m benchmarks [--quick | --scaling] [--readme] [names...]`: run the benchmarks,
-write benchmarks/results/ (one table per run and a combined README.md)."""
+"""`python -m benchmarks [--quick | --scaling] [--readme] [--before DIR] [names...]`: run the
+benchmarks, write benchmarks/results/ (one table per run and a combined README.md)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
 from pathlib import Path
 
+from ._harness import BEFORE_ENV
 from ._report import update_readme, write_results_readme
 
 
@@ -31,7 +33,17 @@ def main() -> None:
     parser.add_argument(
         "--readme", action="store_true", help="also refresh the README's Benchmarks tables"
     )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="a checkout of the code before a change (e.g. `git worktree add DIR TAG`): "
+        "the SDK's contenders also run from it, side by side, as <name>@before",
+    )
     args = parser.parse_args()
+    if args.before:
+        if not os.path.isdir(os.path.join(args.before, "transactionlink_async")):
+            parser.error(f"--before {args.before}: no transactionlink_async package there")
+        os.environ[BEFORE_ENV] = os.path.abspath(args.before)
     began = time.monotonic()
     for name in args.names or available:
         module = importlib.import_module(f"benchmarks.bench_{name}")

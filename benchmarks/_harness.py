@@ -39,7 +39,34 @@ def _pinning() -> tuple[int, int] | None:
 
 PINNING = _pinning()
 
-__all__ = ["RESULTS", "ServerInfo", "compare", "fake_server", "machine", "run_isolated"]
+#: A checkout of the code before a change (`git worktree add ../before TAG`), whose
+#: contenders run beside this one's in the same session: `python -m benchmarks --before DIR`.
+BEFORE_ENV = "BENCH_BEFORE"
+# Tells a contender's process which checkout's `transactionlink_async` to import.
+_SDK_ROOT_ENV = "BENCH_SDK_ROOT"
+#: Set to "all" for contenders that may use every CPU (the server keeps its own): what a
+#: client with a core to spare, the server on another machine, can do.
+CHILD_CPUS_ENV = "BENCH_CHILD_CPUS"
+BEFORE_SUFFIX = "@before"
+
+__all__ = [
+    "BEFORE_ENV",
+    "BEFORE_SUFFIX",
+    "CHILD_CPUS_ENV",
+    "RESULTS",
+    "ServerInfo",
+    "before_root",
+    "compare",
+    "fake_server",
+    "machine",
+    "run_isolated",
+]
+
+
+def before_root() -> str | None:
+    """The "before" checkout given with --before, if any."""
+    root = os.environ.get(BEFORE_ENV)
+    return str(Path(root).resolve()) if root else None
 
 
 @attrs.frozen
@@ -88,10 +115,18 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_isolated(target: str, **kwargs: Any) -> dict[str, Any]:
-    """Run `async def fn(**kwargs) -> dict` (named "module:fn") in a fresh process."""
+def run_isolated(target: str, *, sdk_root: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Run `async def fn(**kwargs) -> dict` (named "module:fn") in a fresh process.
+
+    With `sdk_root`, the contender imports `transactionlink_async` from that checkout
+    instead of this one (the benchmark code itself is always this one's).
+    """
     command = [sys.executable, "-m", "benchmarks._harness", target, json.dumps(kwargs)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    env.pop(_SDK_ROOT_ENV, None)
+    if sdk_root is not None:
+        env[_SDK_ROOT_ENV] = sdk_root
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{target} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -99,8 +134,12 @@ def run_isolated(target: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def _child(target: str, kwargs_json: str) -> None:
-    if PINNING is not None:
+    if PINNING is not None and os.environ.get(CHILD_CPUS_ENV) != "all":
         os.sched_setaffinity(0, {PINNING[1]})
+    root = os.environ.get(_SDK_ROOT_ENV)
+    if root:
+        # Before anything imports the SDK: this process measures that checkout's code.
+        sys.path.insert(0, root)
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     kwargs = json.loads(kwargs_json)
@@ -115,6 +154,9 @@ def _child(target: str, kwargs_json: str) -> None:
     result["rss_start_mib"] = rss_start
     result["peak_rss_mib"] = peak
     result["rss_growth_mib"] = peak - rss_start
+    sdk = sys.modules.get("transactionlink_async")
+    if sdk is not None and sdk.__file__ is not None:
+        result["sdk_root"] = str(Path(sdk.__file__).resolve().parent.parent)
     print(json.dumps(result))
 
 
@@ -153,12 +195,25 @@ def compare(
     higher_is_better: bool = True,
     baseline: str = "sdk",
     extra_metrics: Sequence[str] = (),
+    before: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run contenders alternately for `rounds`; write results/<name>.json and .md; print."""
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in contenders}
+    """Run contenders alternately for `rounds`; write results/<name>.json and .md; print.
+
+    Each label in `before` also runs from the --before checkout (when one is given), as
+    `<label>@before`, in the same rounds: before and after measured side by side.
+    """
+    roots: dict[str, str | None] = {label: None for label in contenders}
+    planned = dict(contenders)
+    old = before_root()
+    if old is not None:
+        for label in before:
+            twin = label + BEFORE_SUFFIX
+            planned[twin] = contenders[label]
+            roots[twin] = old
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in planned}
     for number in range(rounds):
-        for label, (target, kwargs) in contenders.items():
-            outcome = run_isolated(target, **kwargs)
+        for label, (target, kwargs) in planned.items():
+            outcome = run_isolated(target, sdk_root=roots[label], **kwargs)
             runs[label].append(outcome)
             print(f"  {name} round {number + 1}/{rounds} {label}: {outcome[metric]:.4g} {unit}")
     metrics = [metric, *extra_metrics, "cpu_s", "rss_growth_mib"]
@@ -188,6 +243,14 @@ def compare(
         for label, stats in summary["contenders"].items()
         if label != baseline and stats[metric]["median"]
     }
+    # The same comparisons for the code before the change, against the same peers.
+    for twin in (label for label in planned if label.endswith(BEFORE_SUFFIX)):
+        mine = summary["contenders"][twin][metric]["median"]
+        for label, stats in summary["contenders"].items():
+            peer = stats[metric]["median"]
+            if label.endswith(BEFORE_SUFFIX) or label.startswith("sdk") or not peer or not mine:
+                continue
+            summary["ratios"][f"{twin}/{label}"] = mine / peer if higher_is_better else peer / mine
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     table = markdown_table(summary, metrics)

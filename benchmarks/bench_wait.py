@@ -10,11 +10,19 @@ are CLOCK_MONOTONIC of the same machine). Run alone with sizes of your choice:
 
     python -m benchmarks.bench_wait --waits 1000 --wait-window 60 --rounds 1
     python -m benchmarks.bench_wait --scaling          # 500, 2,000 and 5,000 waits, 20 s
+    python -m benchmarks.bench_wait --waits 1000,100000 --wait-window 120 --contenders polling
+    python -m benchmarks.bench_wait --idle 100000      # what an idle wait costs in memory
+
+With `--before DIR` (or `python -m benchmarks --before DIR wait`), the SDK's contenders
+also run from that checkout, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -27,7 +35,7 @@ from aiohttp import web
 from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async.webhooks import aiohttp_handler
 
-from ._harness import compare, fake_server
+from ._harness import BEFORE_ENV, compare, fake_server
 
 DEFINITION = "bench-wait"
 FINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT", "TERMINATED", "EXPIRED", "CANCELLED"})
@@ -98,9 +106,12 @@ async def _finish(
 ) -> dict[str, Any]:
     waits = len(ids)
     result = await _measure(base_url, ids, returned)
-    result["requests_per_execution"] = (await _server_gets(base_url) - gets_before) / waits
+    gets = await _server_gets(base_url) - gets_before
+    result["requests_per_execution"] = gets / waits
     result["wait_cpu_s"] = cpu
     result["cpu_ms_per_wait"] = cpu / waits * 1000
+    # Everything the client did while waiting (scheduling, webhooks received...) per GET.
+    result["cpu_us_per_get"] = cpu / max(gets, 1) * 1e6
     return result
 
 
@@ -181,17 +192,79 @@ async def naive_poller(base_url: str, token: str, waits: int, window: float) -> 
     return await _finish(base_url, ids, returned, gets_before, cpu)
 
 
+def _rss_kib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+
+
+async def _idle(start: Any, waits: int) -> dict[str, Any]:
+    """`waits` tasks each started by `start(n)` and left idle: memory and CPU per wait."""
+    gc.collect()
+    rss, cpu = _rss_kib(), time.process_time()
+    tasks = [asyncio.ensure_future(start(n)) for n in range(waits)]
+    await asyncio.sleep(0.5)  # every task has run to its first sleep
+    gc.collect()
+    result = {
+        "rss_kib_per_wait": (_rss_kib() - rss) / waits,
+        "start_cpu_us_per_wait": (time.process_time() - cpu) / waits * 1e6,
+    }
+    for task in tasks:
+        task.cancel()
+    cpu = time.process_time()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    result["cancel_cpu_us_per_wait"] = (time.process_time() - cpu) / waits * 1e6
+    return result
+
+
+async def sdk_idle(base_url: str, token: str, waits: int) -> dict[str, Any]:
+    """`waits` wait_for_completion calls on one client, each task sleeping its first poll."""
+    from transactionlink_async import PollPolicy
+
+    poll = PollPolicy(initial=3600.0)
+    async with TransactionLink(OrganizationToken(token), base_url=base_url) as tl:
+        return await _idle(
+            lambda n: tl.workflows.wait_for_completion(f"idle-{n}", poll=poll), waits
+        )
+
+
+async def asyncio_sleep_idle(base_url: str, token: str, waits: int) -> dict[str, Any]:
+    """The peer: `waits` tasks in `asyncio.sleep`, what a hand-written poller idles in."""
+    return await _idle(lambda n: asyncio.sleep(3600.0), waits)
+
+
+async def future_idle(base_url: str, token: str, waits: int) -> dict[str, Any]:
+    """The floor: `waits` tasks awaiting a bare future (a task costs this much anyway)."""
+    loop = asyncio.get_running_loop()
+
+    async def bare(n: int) -> None:
+        await loop.create_future()
+
+    return await _idle(bare, waits)
+
+
 METRICS = (
     "delay_p99_s",
     "requests_per_execution",
     "wait_cpu_s",
     "cpu_ms_per_wait",
+    "cpu_us_per_get",
     "peak_rss_mib",
 )
 
+CONTENDERS = {
+    "polling": ("sdk_polling", "benchmarks.bench_wait:sdk"),
+    "webhooks": ("sdk_webhooks", "benchmarks.bench_wait:sdk_webhooks"),
+}
+
 
 def run(
-    sizes: Sequence[int], *, window: float, rounds: int, naive: bool = True, suffix: str = ""
+    sizes: Sequence[int],
+    *,
+    window: float,
+    rounds: int,
+    naive: bool = True,
+    suffix: str = "",
+    kinds: Sequence[str] = ("polling", "webhooks"),
 ) -> None:
     for waits in sizes:
         with fake_server("--journal-limit", "1000") as server:
@@ -201,10 +274,7 @@ def run(
                 "waits": waits,
                 "window": window,
             }
-            contenders = {
-                "sdk_polling": ("benchmarks.bench_wait:sdk", kwargs),
-                "sdk_webhooks": ("benchmarks.bench_wait:sdk_webhooks", kwargs),
-            }
+            contenders = {CONTENDERS[k][0]: (CONTENDERS[k][1], kwargs) for k in kinds}
             if naive:
                 contenders["naive_1s_poller"] = ("benchmarks.bench_wait:naive_poller", kwargs)
             compare(
@@ -214,16 +284,38 @@ def run(
                 metric="delay_median_s",
                 unit="s",
                 higher_is_better=False,
-                baseline="sdk_webhooks",
+                baseline=CONTENDERS[kinds[-1]][0],
                 extra_metrics=METRICS,
+                before=list(c for c in contenders if c.startswith("sdk")),
             )
+
+
+def idle(waits: int, *, rounds: int) -> None:
+    """Memory and CPU of idle waits: the SDK against tasks in asyncio.sleep, and bare ones."""
+    kwargs = {"base_url": "http://127.0.0.1:9", "token": "tot_idle", "waits": waits}
+    compare(
+        f"wait_idle_{waits}",
+        {
+            "sdk": ("benchmarks.bench_wait:sdk_idle", kwargs),
+            "asyncio_sleep": ("benchmarks.bench_wait:asyncio_sleep_idle", kwargs),
+            "bare_task": ("benchmarks.bench_wait:future_idle", kwargs),
+        },
+        rounds=rounds,
+        metric="rss_kib_per_wait",
+        unit="KiB",
+        higher_is_better=False,
+        extra_metrics=("start_cpu_us_per_wait", "cancel_cpu_us_per_wait"),
+        before=["sdk"],
+    )
 
 
 def main(quick: bool = False) -> None:
     if quick:
         run([200], window=10.0, rounds=1)
+        idle(10_000, rounds=1)
     else:
         run([1000], window=60.0, rounds=1)
+        idle(100_000, rounds=3)
 
 
 def scaling() -> None:
@@ -237,14 +329,26 @@ if __name__ == "__main__":
     parser.add_argument("--wait-window", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive poller")
+    parser.add_argument(
+        "--contenders", default="polling,webhooks", help="SDK contenders: polling,webhooks"
+    )
+    parser.add_argument("--suffix", default="", help="appended to the table's name")
     parser.add_argument("--scaling", action="store_true", help="500/2000/5000 waits, 20 s")
+    parser.add_argument("--idle", type=int, default=0, help="only the idle-memory run, N waits")
+    parser.add_argument("--before", metavar="DIR", help="also run the SDK from this checkout")
     arguments = parser.parse_args()
+    if arguments.before:
+        os.environ[BEFORE_ENV] = os.path.abspath(arguments.before)
     if arguments.scaling:
         scaling()
+    elif arguments.idle:
+        idle(arguments.idle, rounds=arguments.rounds)
     else:
         run(
             [int(n) for n in arguments.waits.split(",")],
             window=arguments.wait_window,
             rounds=arguments.rounds,
             naive=not arguments.no_naive,
+            suffix=arguments.suffix,
+            kinds=arguments.contenders.split(","),
         )

@@ -15,7 +15,7 @@ from transactionlink_async._convert import (
     ConversionError,
     _conversion_error,
     _fast_execution,
-    _structure_execution_hook,
+    execution_hook,
     json_name,
     structure,
     structure_execution,
@@ -91,7 +91,7 @@ documents = (
 def _reference(data: Any) -> WorkflowExecution | str:
     """What the cattrs converter alone makes of `data`: the model, or the error text."""
     try:
-        result: WorkflowExecution = _structure_execution_hook(data, WorkflowExecution)
+        result: WorkflowExecution = execution_hook()(data, WorkflowExecution)
     except ConversionError as exc:  # pragma: no cover - the hook raises cattrs' errors
         return str(exc)
     except Exception as exc:

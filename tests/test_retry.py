@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transactionlink_async._retry import (
+    WEBHOOKS_RECENT,
     Failure,
     GiveUp,
     PollPolicy,
@@ -21,6 +22,8 @@ from transactionlink_async._retry import (
     decide_retry,
     parse_retry_after,
     poll_delay,
+    safety_delay,
+    webhooks_flowing,
 )
 
 POLICY = RetryPolicy()
@@ -216,3 +219,34 @@ def test_server_retry_after_wins_over_the_poll_schedule() -> None:
 @pytest.mark.parametrize("hint", [0.0, 0.001])
 def test_a_zero_or_tiny_retry_after_never_makes_polling_spin(hint: float) -> None:
     assert poll_delay(PollPolicy(initial=1.0), 7, retry_after=hint) == 1.0
+
+
+@given(
+    mode=st.sampled_from([None, True, False]),
+    last=st.none() | st.floats(min_value=0, max_value=1e6),
+    now=st.floats(min_value=0, max_value=2e6),
+)
+def test_webhooks_flow_when_said_so_or_after_a_recent_delivery(
+    mode: bool | None, last: float | None, now: float
+) -> None:
+    flowing = webhooks_flowing(PollPolicy(webhooks=mode), last, now)
+    if mode is not None:
+        assert flowing is mode
+    else:
+        assert flowing is (last is not None and now - last <= WEBHOOKS_RECENT)
+
+
+@given(st.floats(min_value=0.01, max_value=1e5), st.floats(min_value=0, max_value=0.99))
+def test_the_safety_net_interval_stays_within_its_jitter(interval: float, jitter: float) -> None:
+    policy = PollPolicy(safety_interval=interval, jitter=jitter)
+    delay = safety_delay(policy)
+    assert interval * (1 - jitter) - 1e-9 <= delay <= interval * (1 + jitter) + 1e-9
+
+
+def test_the_safety_net_defaults_and_validation() -> None:
+    assert PollPolicy().safety_interval == 60.0
+    assert PollPolicy().webhooks is None
+    with pytest.raises(ValueError, match="safety_interval"):
+        PollPolicy(safety_interval=0)
+    with pytest.raises(TypeError, match="webhooks"):
+        PollPolicy(webhooks="yes")  # type: ignore[arg-type]

@@ -1,4 +1,11 @@
-"""The cattrs converter: the API's camelCase JSON <-> the SDK's attrs models."""
+"""The cattrs converter: the API's camelCase JSON <-> the SDK's attrs models.
+
+cattrs is imported, and the converter built, at the first document that needs it: the
+common answers (an execution, an error body) are read without it, so a client that only
+launches and polls never pays for it.
+"""
+
+from __future__ import annotations
 
 import contextlib
 import logging
@@ -9,17 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import cache, reduce
 from types import NoneType, UnionType
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 import attrs
-import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    IterableValidationError,
-    IterableValidationNote,
-)
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._datetimes import format_datetime, parse_datetime
 from .models import (
@@ -33,9 +32,13 @@ from .models import (
     status_from_text,
 )
 
+if TYPE_CHECKING:
+    import cattrs
+
 __all__ = [
     "ConversionError",
     "converter",
+    "execution_hook",
     "json_name",
     "structure",
     "structure_execution",
@@ -80,9 +83,13 @@ class _InvalidItems(ValueError):
         self.failures = failures
 
 
-# Failures a broken document can cause inside cattrs; anything else is a bug and is left
-# to surface as itself.
-_CONVERSION_FAILURES = (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError)
+@cache
+def _failures() -> tuple[type[Exception], ...]:
+    """Failures a broken document can cause inside cattrs; anything else is a bug and is
+    left to surface as itself. (Looked up only once something failed.)"""
+    import cattrs
+
+    return (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError)
 
 
 def _json_type(value: Any) -> str:
@@ -204,7 +211,7 @@ def _structure_optional_factory(tp: Any) -> Callable[[Any, Any], Any]:
     # once here keeps a 17-field execution cheap to parse.
     # `int | float | None` -> `int | float`, built with | so it equals the hooks' keys.
     inner_type: Any = reduce(operator.or_, (a for a in get_args(tp) if a is not NoneType))
-    inner = converter.get_structure_hook(inner_type)
+    inner = converter().get_structure_hook(inner_type)
 
     def structure_optional(value: Any, _: Any) -> Any:
         if value is None:
@@ -221,7 +228,7 @@ def _is_homogeneous_tuple(tp: Any) -> bool:
 
 def _structure_tuple_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
     item_type = get_args(tp)[0]
-    item_hook = converter.get_structure_hook(item_type)
+    item_hook = converter().get_structure_hook(item_type)
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         # null for a list means "none", which is what the SDK models say with ().
@@ -234,7 +241,7 @@ def _structure_tuple_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
         for index, item in enumerate(value):
             try:
                 items.append(item_hook(item, item_type))
-            except _CONVERSION_FAILURES as exc:  # reported with its index, like cattrs does
+            except _failures() as exc:  # reported with its index, like cattrs does
                 failures.append((index, exc))
         if failures:
             raise _InvalidItems(failures)
@@ -245,7 +252,7 @@ def _structure_tuple_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
 
 def _unstructure_tuple_factory(tp: Any) -> Callable[[tuple[Any, ...]], list[Any]]:
     def unstructure_tuple(value: tuple[Any, ...]) -> list[Any]:
-        return [converter.unstructure(item) for item in value]
+        return [converter().unstructure(item) for item in value]
 
     return unstructure_tuple
 
@@ -254,6 +261,8 @@ def _structure_attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     # Every attrs model maps snake_case fields to the API's camelCase keys; unknown keys
     # are ignored (the API adds fields without notice). A field that may be absent (it
     # has a default) is read leniently: see _lenient_field_hook.
+    from cattrs.gen import make_dict_structure_fn, override
+
     attrs.resolve_types(cls)
     renames: Any = {
         a.name: override(rename=json_name(a.name))
@@ -261,7 +270,7 @@ def _structure_attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         else override(rename=json_name(a.name), struct_hook=_lenient_field_hook(cls, a))
         for a in attrs.fields(cls)
     }
-    generated = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **renames)
+    generated = make_dict_structure_fn(cls, converter(), _cattrs_forbid_extra_keys=False, **renames)
 
     def structure_model(value: Any, _: Any) -> Any:
         # Checked here so that a list or a string gets a clear message, not a KeyError
@@ -274,7 +283,7 @@ def _structure_attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 
 def _lenient_field_hook(
-    cls: type[Any], attribute: "attrs.Attribute[Any]"
+    cls: type[Any], attribute: attrs.Attribute[Any]
 ) -> Callable[[Any, Any], Any]:
     """The hook of a field that may be absent: an unreadable value reads as absent.
 
@@ -282,7 +291,7 @@ def _lenient_field_hook(
     a creating call that failed over a field it can do without would lose what it created.
     Such a value is logged once at DEBUG (its field, never the value) and left at default.
     """
-    inner = converter.get_structure_hook(attribute.type)
+    inner = converter().get_structure_hook(attribute.type)
     default: Any = attribute.default
     factory = default.factory if isinstance(default, attrs.Factory) else None  # type: ignore[arg-type]
     model, key = cls.__name__, json_name(attribute.name)
@@ -290,7 +299,7 @@ def _lenient_field_hook(
     def structure_lenient(value: Any, tp: Any) -> Any:
         try:
             return inner(value, tp)
-        except _CONVERSION_FAILURES as exc:
+        except _failures() as exc:
             _log_unreadable(model, key, exc)
             return factory() if factory is not None else default
 
@@ -318,6 +327,8 @@ def _unstructure_json_object(value: Mapping[str, Any] | None) -> dict[str, Any] 
 
 
 def _unstructure_attrs_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
     attrs.resolve_types(cls)
     renames: Any = {
         a.name: override(rename=json_name(a.name), unstruct_hook=_unstructure_json_object)
@@ -325,7 +336,7 @@ def _unstructure_attrs_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]
         else override(rename=json_name(a.name))
         for a in attrs.fields(cls)
     }
-    generated = make_dict_unstructure_fn(cls, converter, **renames)
+    generated = make_dict_unstructure_fn(cls, converter(), **renames)
 
     def unstructure_model(value: Any) -> dict[str, Any]:
         # Request bodies leave unset fields out rather than send nulls, which the API may
@@ -401,7 +412,11 @@ def _unstructure_launch_request_factory(cls: type[Any]) -> Callable[[Any], dict[
     return unstructure_launch_request
 
 
-def _make_converter() -> cattrs.Converter:
+@cache
+def converter() -> cattrs.Converter:
+    """The converter, built at its first use."""
+    import cattrs
+
     conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
     # Registered in order of generality: cattrs tries the most recent registration first.
     conv.register_structure_hook_factory(attrs.has, _structure_attrs_factory)
@@ -428,9 +443,6 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-converter: cattrs.Converter = _make_converter()
-
-
 def _note(exc: BaseException, kind: type[Any]) -> Any:
     for note in getattr(exc, "__notes__", ()):
         if note.__class__ is kind:
@@ -440,6 +452,13 @@ def _note(exc: BaseException, kind: type[Any]) -> Any:
 
 def _problems(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
     """Flatten cattrs' nested errors into (JSON path, reason) pairs."""
+    from cattrs.errors import (
+        AttributeValidationNote,
+        ClassValidationError,
+        IterableValidationError,
+        IterableValidationNote,
+    )
+
     if isinstance(exc, ClassValidationError):
         for sub in exc.exceptions:
             note = _note(sub, AttributeValidationNote)
@@ -480,14 +499,26 @@ def structure(data: Any, cls: type[T]) -> T:
     """Build a `cls` from parsed JSON; raises `ConversionError` when the data does not fit."""
     if cls is WorkflowExecution:
         return structure_execution(data)  # type: ignore[return-value]
+    if cls is ErrorResponse:
+        # Read with every error answer: its hook needs nothing of cattrs.
+        try:
+            return _structure_error_response(data, cls)  # type: ignore[return-value]
+        except _Invalid as exc:
+            raise _conversion_error(exc, "ErrorResponse") from None
     try:
-        return converter.structure(data, cls)
-    except _CONVERSION_FAILURES as exc:
+        return converter().structure(data, cls)
+    except _failures() as exc:
         # `from None`: the chained cattrs error could quote values, secrets included.
         raise _conversion_error(exc, getattr(cls, "__name__", repr(cls))) from None
 
 
-_structure_execution_hook = converter.get_structure_hook(WorkflowExecution)
+@cache
+def execution_hook() -> Callable[[Any, Any], WorkflowExecution]:
+    """cattrs' own hook for executions (what the fast path stands in for)."""
+    hook: Callable[[Any, Any], WorkflowExecution] = converter().get_structure_hook(
+        WorkflowExecution
+    )
+    return hook
 
 
 def _object(value: Any) -> dict[str, Any] | None:
@@ -581,8 +612,8 @@ def structure_execution(data: Any) -> WorkflowExecution:
     if fast is not None:
         return fast
     try:
-        result: WorkflowExecution = _structure_execution_hook(data, WorkflowExecution)
-    except _CONVERSION_FAILURES as exc:
+        result: WorkflowExecution = execution_hook()(data, WorkflowExecution)
+    except _failures() as exc:
         raise _conversion_error(exc, "WorkflowExecution") from None
     return result
 
@@ -593,7 +624,7 @@ def unstructure(obj: Any) -> Any:
     Unset (`None`) model fields are left out; datetimes become ISO 8601 in UTC ("Z").
     """
     try:
-        return converter.unstructure(obj)
+        return converter().unstructure(obj)
     except _Invalid as exc:
         model = type(obj).__name__
         raise ConversionError(f"cannot write {model}: {exc}", model=model) from None

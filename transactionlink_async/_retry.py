@@ -13,6 +13,7 @@ import attrs
 from ._validate import check_number
 
 __all__ = [
+    "WEBHOOKS_RECENT",
     "Failure",
     "GiveUp",
     "PollPolicy",
@@ -24,7 +25,13 @@ __all__ = [
     "decide_retry",
     "parse_retry_after",
     "poll_delay",
+    "safety_delay",
+    "webhooks_flowing",
 ]
+
+#: In auto mode (`PollPolicy.webhooks=None`), webhooks count as flowing while the client
+#: handled a delivery within this many seconds.
+WEBHOOKS_RECENT = 600.0
 
 Random = Callable[[float, float], float]
 
@@ -58,15 +65,30 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
 
+def _optional_bool(_: object, attribute: attrs.Attribute[bool | None], value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be True, False or None, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class PollPolicy:
-    """How `wait_for_completion` spaces its status checks."""
+    """How `wait_for_completion` spaces its status checks.
+
+    While webhooks flow, a delivery ends the wait, and polling is only a safety net:
+    scheduled checks are then `safety_interval` apart (±jitter), so a delivery that never
+    arrives is still caught within that time. `webhooks=None` (the default) tells from
+    the client itself: webhooks flow once it handled a verified delivery in the last
+    10 minutes (`tl.webhooks.handle`, the ready receivers). `True` says they are set up
+    (stretch from the first check); `False` polls on the schedule above whatever comes.
+    """
 
     initial: float = attrs.field(default=1.0, validator=_positive)
     multiplier: float = attrs.field(default=1.5)
     maximum: float = attrs.field(default=30.0, validator=_positive)
     jitter: float = attrs.field(default=0.2)
     honour_retry_after: bool = True
+    safety_interval: float = attrs.field(default=60.0, validator=_positive)
+    webhooks: bool | None = attrs.field(default=None, validator=_optional_bool)
 
     @multiplier.validator
     def _check_multiplier(self, _: attrs.Attribute[float], value: float) -> None:
@@ -234,3 +256,15 @@ def poll_delay(
         growth = math.inf
     base = min(policy.maximum, policy.initial * growth)
     return max(0.0, base * (1.0 + rand(-policy.jitter, policy.jitter)))
+
+
+def webhooks_flowing(policy: PollPolicy, last_wake: float | None, now: float) -> bool:
+    """Whether a wait may rely on webhooks and poll only as a safety net."""
+    if policy.webhooks is not None:
+        return policy.webhooks
+    return last_wake is not None and now - last_wake <= WEBHOOKS_RECENT
+
+
+def safety_delay(policy: PollPolicy, rand: Random = random.uniform) -> float:
+    """Seconds between the safety-net checks of a wait that webhooks will end."""
+    return policy.safety_interval * (1.0 + rand(-policy.jitter, policy.jitter))

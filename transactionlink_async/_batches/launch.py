@@ -25,6 +25,7 @@ from .._validate import check_concurrency
 from ..errors import ClientClosedError
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import BatchIterator, Signal, TaskSet
+from .defaults import DEFAULT_LAUNCH_CONCURRENCY
 
 if TYPE_CHECKING:
     from .._handle import Lifecycle
@@ -40,7 +41,6 @@ __all__ = [
     "aimd_success",
 ]
 
-DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
 Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]

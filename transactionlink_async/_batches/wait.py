@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
 import anyio
 
 from .._convert import ConversionError, structure_execution
 from .._handle import ClientHandle
 from .._request import ApiRequest, parse_json
-from .._retry import PollPolicy, parse_retry_after, poll_delay
+from .._retry import PollPolicy, parse_retry_after, poll_delay, safety_delay, webhooks_flowing
+from .._transport import RawResponse
 from .._validate import check_id
 from ..errors import (
     APIError,
+    ClientClosedError,
     InvalidResponseError,
     RateLimitError,
     TransportError,
@@ -25,13 +28,14 @@ from ..errors import (
 )
 from ..models import WorkflowExecution
 from .base import BatchIterator, Signal, TaskSet
+from .schedule import PollScheduler
 
 __all__ = [
     "WaitBatch",
+    "Waits",
     "check_poll_policy",
     "check_timeout",
     "is_transient",
-    "wait_for_completion",
 ]
 
 logger = logging.getLogger("transactionlink_async")
@@ -79,91 +83,162 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
-async def wait_for_completion(
-    client: ClientHandle,
-    execution_id: str,
-    *,
-    timeout: float | None = None,  # noqa: ASYNC109 (the public contract's name; it is a deadline)
-    poll: PollPolicy | None = None,
-) -> WorkflowExecution:
-    """Poll `GET /workflows/{id}` until the execution is final, and return it."""
-    check_id("execution_id", execution_id)
-    budget = check_timeout(timeout)
-    waiter = _Waiter(client, execution_id, check_poll_policy(poll))
-    deadline = math.inf if budget is None else anyio.current_time() + budget
-    # One scope over everything, the client's own retry sleeps included: the budget is
-    # never overrun, and a sleep ends exactly at the deadline rather than after it.
-    with anyio.CancelScope(deadline=deadline), client.lifecycle.in_flight():
-        return await waiter.run()
-    assert budget is not None  # only the deadline's own cancellation lands here
-    raise waiter.timed_out(budget) from waiter.last_error
+class Waits:
+    """The waits of one client: one scheduler holds all their sleeps (see PollScheduler)."""
 
-
-class _Listener:
-    """The waiter's current wake-up event; renewed before each check a wake-up triggers."""
-
-    def __init__(self, client: ClientHandle, execution_id: str) -> None:
+    def __init__(self, client: ClientHandle) -> None:
         self._client = client
-        self._execution_id = execution_id
-        self._context: AbstractContextManager[anyio.Event] | None = None
-        self.event = self._listen()
+        self._scheduler: PollScheduler | None = None
 
-    def _listen(self) -> anyio.Event:
-        context = self._client.wakeups.listen(self._execution_id)
-        event = context.__enter__()
-        self._context = context
-        return event
+    def _schedule(self) -> PollScheduler:
+        if self._scheduler is None:
+            # As many checks at once as the pool has connections: more would only queue
+            # inside aiohttp, where the wait for a connection counts against `connect`.
+            scheduler = PollScheduler(self._client.session_settings.max_connections)
+            self._client.lifecycle.on_close(_closer(scheduler))
+            self._scheduler = scheduler
+        return self._scheduler
 
-    def renew(self) -> None:
-        # The new event is registered before the old one leaves: a wake-up arriving while
-        # the confirming GET is under way is kept for the next sleep, never lost.
-        old = self._context
-        self.event = self._listen()
-        if old is not None:
-            old.__exit__(None, None, None)
+    def wait(
+        self,
+        execution_id: str,
+        *,
+        timeout: float | None = None,
+        poll: PollPolicy | None = None,
+    ) -> Coroutine[Any, Any, WorkflowExecution]:
+        """Poll `GET /workflows/{id}` until the execution is final, and return it.
 
-    def close(self) -> None:
-        context, self._context = self._context, None
-        if context is not None:
-            context.__exit__(None, None, None)
+        The arguments are checked now; the returned coroutine does the waiting (one
+        coroutine per wait, so that an idle wait holds as little memory as possible).
+        """
+        check_id("execution_id", execution_id)
+        budget = check_timeout(timeout)
+        policy = check_poll_policy(poll)
+        self._client.lifecycle.check_open()
+        return _Waiter(self._client, self._schedule(), execution_id, policy, budget).run()
+
+
+def _closer(scheduler: PollScheduler) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        scheduler.close(
+            ClientClosedError("this TransactionLink client is closed; create a new one")
+        )
+
+    return close
+
+
+def _holds_slot(future: asyncio.Future[bool]) -> bool:
+    """Whether a sleep's future had granted its check slot (it may be cancelled later)."""
+    return (
+        future.done() and not future.cancelled() and future.exception() is None and future.result()
+    )
 
 
 class _Waiter:
-    """One execution's wait: what it saw last, and the loop of sleeps and checks."""
+    """One execution's wait: what it saw last, and the loop of sleeps and checks.
 
-    def __init__(self, client: ClientHandle, execution_id: str, policy: PollPolicy) -> None:
+    Registered with the client's wake registry for the whole wait: a wake-up (`set`) makes
+    the current sleep due now, or, during a check, the next one.
+    """
+
+    __slots__ = (
+        "_future",
+        "_warned_unknown",
+        "_woken",
+        "budget",
+        "client",
+        "deadline",
+        "execution_id",
+        "last",
+        "last_error",
+        "policy",
+        "scheduler",
+    )
+
+    def __init__(
+        self,
+        client: ClientHandle,
+        scheduler: PollScheduler,
+        execution_id: str,
+        policy: PollPolicy,
+        budget: float | None,
+    ) -> None:
         self.client = client
+        self.scheduler = scheduler
         self.execution_id = execution_id
         self.policy = policy
-        self.path = f"/workflows/{execution_id}"
+        self.budget = budget
+        self.deadline = math.inf
         self.last: WorkflowExecution | None = None
         self.last_error: Exception | None = None
         self._warned_unknown = False
+        self._future: asyncio.Future[bool] | None = None
+        self._woken = False
+
+    def set(self) -> None:
+        """A wake-up: the current sleep ends now (or the next, when a check is under way)."""
+        self._woken = True
+        future = self._future
+        if future is not None:
+            self.scheduler.wake(future)
 
     async def run(self) -> WorkflowExecution:
-        listener = _Listener(self.client, self.execution_id)
+        # Closing the client ends the wait at once, wherever it is.
+        with self.client.lifecycle.in_flight():
+            return await self._run()
+
+    async def _run(self) -> WorkflowExecution:
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        if self.budget is not None:
+            self.deadline = since + self.budget
+        registry = self.client.wakeups
+        registry.add(self.execution_id, self)
         try:
             # Asked after listening, so news arriving in between is not lost either: when it
             # came before this wait began, confirm at once, as its wake-up would have asked.
             if await self.client.news.announced(self.execution_id):
-                listener.event.set()
+                self._woken = True
             polls = 0
             delay = poll_delay(self.policy, 0)
+            stretch = True
             while True:
-                woken = await _sleep(listener.event, delay)
-                if woken:
-                    listener.renew()
-                retry_after: float | None = None
-                try:
-                    execution, retry_after = await self._check()
-                except Exception as exc:
-                    if not is_transient(exc):
+                # The sleep, written out here rather than in a helper coroutine: an idle
+                # wait is this one frame and a future in the scheduler, nothing more.
+                due = since + delay
+                safety: float | None = None
+                while True:
+                    if self._woken:
+                        due = loop.time()
+                    elif stretch and safety is None and self._flowing():
+                        safety = safety_delay(self.policy)
+                        due = max(due, since + safety)
+                    future = self._sleep_until(due)
+                    try:
+                        holding = await future
+                    except asyncio.CancelledError:
+                        # Cancelled just after its slot was granted: give the slot back.
+                        if _holds_slot(future):
+                            self.scheduler.done()
                         raise
-                    self.last_error = exc
-                    if isinstance(exc, RateLimitError):
-                        retry_after = exc.retry_after
-                else:
-                    self.last_error = None
+                    finally:
+                        self._future = None
+                    if not holding:  # the deadline came first
+                        raise self.timed_out() from self.last_error
+                    woken = self._woken
+                    if woken or not (stretch and safety is None and self._flowing()):
+                        break
+                    # Webhooks began to flow during this sleep: the rest of it is the
+                    # safety net's.
+                    self.scheduler.done()
+                self._woken = False
+                try:
+                    execution, retry_after, error = await self._attempt()
+                finally:
+                    self.scheduler.done()
+                since = loop.time()
+                self.last_error = error
+                if execution is not None:
                     if execution.is_final:
                         return execution
                     self.last = execution
@@ -174,29 +249,56 @@ class _Waiter:
                 if not woken:
                     polls += 1
                 delay = poll_delay(self.policy, polls, retry_after=retry_after)
-                if self.last_error is not None:
+                # Only a good check earns the safety net's long sleep: a failed one is
+                # tried again on the schedule. So is a woken check that found the
+                # execution not final yet, in case the API lags behind the delivery.
+                stretch = error is None and not woken
+                if error is not None:
                     logger.info(
                         "checking workflow execution %s failed (%s); next check in %.1fs",
                         self.execution_id,
-                        _describe(self.last_error),
+                        _describe(error),
                         delay,
                     )
         finally:
-            listener.close()
+            registry.discard(self.execution_id, self)
 
-    async def _check(self) -> tuple[WorkflowExecution, float | None]:
-        """One status check: the execution, and the pause the server asked for (if any)."""
-        request = ApiRequest(method="GET", path=self.path)
-        response = await self.client.send(request)
-        data = parse_json(response.body, request)
+    def _flowing(self) -> bool:
+        return webhooks_flowing(self.policy, self.client.wakeups.last_wake, time.monotonic())
+
+    def _sleep_until(self, when: float) -> asyncio.Future[bool]:
+        """A sleep in the scheduler until `when` (True: a check slot is held), or until the
+        deadline when that comes first (False)."""
+        deadline = self.deadline
+        if when >= deadline:
+            future = self.scheduler.sleep(deadline, slot=False)
+        else:
+            future = self.scheduler.sleep(when, deadline=deadline)
+        self._future = future
+        return future
+
+    async def _attempt(self) -> tuple[WorkflowExecution | None, float | None, Exception | None]:
+        """One status check within the deadline: (execution, Retry-After, transient error).
+
+        Errors that end the wait are raised; WaitTimeoutError when the deadline cut it.
+        """
+        request = ApiRequest(method="GET", path=f"/workflows/{self.execution_id}")
+        response: RawResponse | None = None
         try:
-            execution = structure_execution(data)
-        except ConversionError as exc:
-            raise InvalidResponseError(
-                f"GET {self.path} answered with an unexpected shape: {exc}"
-            ) from exc
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=time.time())
-        return execution, retry_after
+            if self.deadline == math.inf:
+                response = await self.client.send(request)
+            else:
+                # The deadline also cuts the client's own retry sleeps: the budget is never
+                # overrun, and a sleep ends exactly at the deadline rather than after it.
+                with anyio.CancelScope(deadline=self.deadline):
+                    response = await self.client.send(request)
+            if response is not None:
+                return _read(response, request), _retry_after(response), None
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return None, exc.retry_after if isinstance(exc, RateLimitError) else None, exc
+        raise self.timed_out() from self.last_error
 
     def _note_unknown(self, execution: WorkflowExecution) -> None:
         if execution.is_known_status or self._warned_unknown:
@@ -214,24 +316,32 @@ class _Waiter:
             status,
         )
 
-    def timed_out(self, budget: float) -> WaitTimeoutError:
+    def timed_out(self) -> WaitTimeoutError:
+        """The error for a wait whose deadline came."""
         seen = "no status seen yet" if self.last is None else f"last status {self.last.status}"
         if self.last_error is not None:
             seen += f"; the last check failed ({_describe(self.last_error)})"
         return WaitTimeoutError(
-            f"workflow execution {self.execution_id} did not finish within {budget:g}s "
+            f"workflow execution {self.execution_id} did not finish within {self.budget:g}s "
             f"({seen}); wait again, or raise timeout",
             last=self.last,
         )
 
 
-async def _sleep(event: anyio.Event, delay: float) -> bool:
-    """Sleep `delay` seconds unless woken first; True when woken."""
-    if not event.is_set():
-        # A timer on the event loop, no task: thousands of sleeping waiters cost nothing.
-        with anyio.move_on_after(delay):
-            await event.wait()
-    return event.is_set()
+def _read(response: RawResponse, request: ApiRequest) -> WorkflowExecution:
+    """The execution a status check answered."""
+    data = parse_json(response.body, request)
+    try:
+        return structure_execution(data)
+    except ConversionError as exc:
+        raise InvalidResponseError(
+            f"GET {request.path} answered with an unexpected shape: {exc}"
+        ) from exc
+
+
+def _retry_after(response: RawResponse) -> float | None:
+    """The pause the server asked for with its answer, if any."""
+    return parse_retry_after(response.headers.get("Retry-After"), now=time.time())
 
 
 def _describe(error: Exception) -> str:

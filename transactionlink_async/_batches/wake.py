@@ -2,55 +2,95 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
 
-import anyio
+if TYPE_CHECKING:
+    import anyio
 
-__all__ = ["WakeRegistry"]
+__all__ = ["WakeRegistry", "Wakeable"]
+
+
+class Wakeable(Protocol):
+    """Anything a wake-up can be handed to (an `anyio.Event`, a waiting execution...)."""
+
+    def set(self) -> None: ...
 
 
 class WakeRegistry:
-    """Waiters register an event per execution id; `wake(id)` sets every event for that id.
+    """Waiters register per execution id; `wake(id)` tells every waiter of that id.
 
-    Costs nothing per waiter but one event, and nothing at all for ids nobody waits on.
+    Costs nothing per waiter but its registration, and nothing at all for ids nobody
+    waits on. It also remembers when the last wake-up came (`last_wake`): waits use it
+    to tell that webhooks are flowing.
     """
 
-    def __init__(self) -> None:
-        self._events: dict[str, set[anyio.Event]] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        # One waiter per id is the rule: it is held as it is, a set only for several.
+        self._waiters: dict[str, Wakeable | set[Wakeable]] = {}
+        self._clock = clock
+        #: When (on `clock`) the last wake-up was handled; None before the first.
+        self.last_wake: float | None = None
+
+    def add(self, execution_id: str, waiter: Wakeable) -> None:
+        """Tell `waiter` of every wake-up for `execution_id` until it is discarded."""
+        held = self._waiters.get(execution_id)
+        if held is None:
+            self._waiters[execution_id] = waiter
+        elif isinstance(held, set):
+            held.add(waiter)
+        elif held is not waiter:
+            self._waiters[execution_id] = {held, waiter}
+
+    def discard(self, execution_id: str, waiter: Wakeable) -> None:
+        held = self._waiters.get(execution_id)
+        if held is waiter:
+            del self._waiters[execution_id]
+        elif isinstance(held, set):
+            held.discard(waiter)
+            if not held:
+                del self._waiters[execution_id]
+
+    def _of(self, execution_id: str) -> tuple[Wakeable, ...]:
+        held = self._waiters.get(execution_id)
+        if held is None:
+            return ()
+        return tuple(held) if isinstance(held, set) else (held,)
 
     @contextmanager
     def listen(self, execution_id: str) -> Iterator[anyio.Event]:
         """Register a fresh event for `execution_id` for the duration of the block."""
+        import anyio  # only here: waits register themselves, without an event
+
         event = anyio.Event()
-        waiters = self._events.setdefault(execution_id, set())
-        waiters.add(event)
+        self.add(execution_id, event)
         try:
             yield event
         finally:
-            waiters.discard(event)
-            if not waiters:
-                del self._events[execution_id]
+            self.discard(execution_id, event)
 
     def wake(self, execution_id: str) -> int:
         """Wake everyone waiting on `execution_id`; returns how many were waiting."""
-        waiters = self._events.get(execution_id, ())
-        for event in waiters:
-            event.set()
+        self.last_wake = self._clock()
+        waiters = self._of(execution_id)
+        for waiter in waiters:
+            waiter.set()
         return len(waiters)
 
     def wake_all(self) -> int:
         """Wake every waiter (news may have been missed); returns how many were waiting."""
         woken = 0
-        for waiters in self._events.values():
-            for event in waiters:
-                event.set()
-            woken += len(waiters)
+        for execution_id in list(self._waiters):
+            for waiter in self._of(execution_id):
+                waiter.set()
+                woken += 1
         return woken
 
     def waiting(self, execution_id: str) -> int:
-        return len(self._events.get(execution_id, ()))
+        return len(self._of(execution_id))
 
     def waiting_ids(self) -> list[str]:
         """The executions someone waits on now."""
-        return list(self._events)
+        return list(self._waiters)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +20,14 @@ from .._validate import check_id
 from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
 from .atomic import AtomicFile
 from .decide import REDIRECT_MAX, redirect_in_body, redirect_target, wants_md5
+from .defaults import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_WRITE_SIZE,
+)
 from .gzip import Gunzip, GzipError, is_gzip
+from .json_whole import loads_sharing_the_gil
 from .remote import RemoteBody, TransferStats
 from .s3_session import S3Session
 from .sinks import DiskSink, Md5, MemorySink, ProgressCallback, pump
@@ -42,15 +48,10 @@ logger = logging.getLogger("transactionlink_async")
 
 T = TypeVar("T")
 
-DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
-DEFAULT_CHUNK_SIZE = 256 * 1024
-DEFAULT_MAX_ATTEMPTS = 5
-#: Bytes handed to the disk per worker-thread hop: large, so file I/O never dominates.
-DEFAULT_WRITE_SIZE = 4 * 1024 * 1024
 # Bytes taken from the socket per read while downloading.
 _DOWNLOAD_READ = 1024 * 1024
-# Bodies larger than this are parsed or inflated in a worker thread: on the event loop
-# they would hold every other task up for milliseconds.
+# Bodies larger than this are parsed or inflated in a worker thread (one that gives the
+# GIL back as it goes): on the event loop they would hold every other task up.
 _OFF_LOOP = 1024 * 1024
 
 
@@ -178,7 +179,10 @@ class Results:
         answer = response.body
         if len(answer) > max_bytes and redirect_in_body(answer) is None:
             raise _too_large(execution_id, len(answer), max_bytes)
-        data = await _compute(parse_json, answer, request, off_loop=len(answer) > _OFF_LOOP)
+        if len(answer) > _OFF_LOOP:
+            data = await _compute(_parse_large_answer, answer, request, off_loop=True)
+        else:
+            data = parse_json(answer, request)
         url = redirect_target(data)
         if url is None:
             return data
@@ -364,13 +368,24 @@ async def _compute(fn: Callable[..., T], *args: Any, off_loop: bool) -> T:
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
 
 
+def _parse_large_answer(body: bytes, request: ApiRequest) -> Any:
+    """`parse_json` for an answer of megabytes, in a worker thread that lets the loop run."""
+    try:
+        return loads_sharing_the_gil(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError(
+            f"{request.method} {request.path} answered with a body that is not JSON"
+        ) from exc
+
+
 def _parse_result(
     raw: bytes, encoding: str | None, limit: int, execution_id: str, where: str
 ) -> Any:
     """The JSON of a result's bytes as stored: gunzipped (within `limit`) if need be."""
     text = _decoded(raw, encoding, limit, execution_id)
     try:
-        return json.loads(text)
+        # In a worker thread for large results (see _compute): one that shares the GIL.
+        return loads_sharing_the_gil(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidResponseError(
             f"the result of {execution_id} (from {where}) is not JSON"

@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import ResultDownloadError
 from .decide import md5_verdict, wants_md5
 from .json_items import json_items
+from .pace import Pacer
 from .remote import RemoteBody, Restarted
 from .sinks import Md5
 
@@ -38,6 +39,7 @@ class ResultStream:
         self._claimed = False
         self._closed = False
         self._position = 0
+        self._pacer = Pacer()
         #: Bytes handed out so far.
         self.bytes_read: int = 0
 
@@ -87,6 +89,7 @@ class ResultStream:
         if self._inline is not None:
             chunk = bytes(self._inline[self._position : self._position + self._chunk_size])
             self._position += len(chunk)
+            await self._pacer.pace()
         else:
             assert self._body is not None
             assert self._md5 is not None

@@ -6,22 +6,16 @@ import contextlib
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._batches.defaults import DEFAULT_LAUNCH_CONCURRENCY
 from .._batches.journaled import JournaledLaunch
-from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
-from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
-from .._batches.wait import wait_for_completion as _wait_for_completion
 from .._convert import unstructure
-from .._download.results import (
+from .._download.defaults import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_WRITE_SIZE,
-    DownloadedResult,
-    ProgressCallback,
-    Results,
-    ResultStream,
 )
 from .._handle import ClientHandle
 from .._observe.operations import traced
@@ -39,6 +33,13 @@ from .._validate import (
 from ..journal import Journal
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
+
+# Waiting, launching and results are imported at their first use: a client made for one
+# kind of call does not load the others.
+if TYPE_CHECKING:
+    from .._batches.launch import LaunchBatch
+    from .._batches.wait import WaitBatch, Waits
+    from .._download.results import DownloadedResult, ProgressCallback, Results, ResultStream
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
 
@@ -64,7 +65,24 @@ class Workflows(Resource):
 
     def __init__(self, client: ClientHandle) -> None:
         super().__init__(client)
-        self._results = Results(client)
+        self._result_calls: Results | None = None
+        self._wait_calls: Waits | None = None
+
+    @property
+    def _results(self) -> Results:
+        if self._result_calls is None:
+            from .._download.results import Results
+
+            self._result_calls = Results(self._client)
+        return self._result_calls
+
+    @property
+    def _waits(self) -> Waits:
+        if self._wait_calls is None:
+            from .._batches.wait import Waits
+
+            self._wait_calls = Waits(self._client)
+        return self._wait_calls
 
     async def run(
         self,
@@ -138,6 +156,8 @@ class Workflows(Resource):
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
         """
+        from .._batches.launch import LaunchBatch
+
         if journal is None:
             return LaunchBatch(
                 requests,
@@ -188,7 +208,7 @@ class Workflows(Resource):
             self._client.observation,
             "wait",
             execution_id,
-            _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll),
+            self._waits.wait(execution_id, timeout=timeout, poll=poll),
             _wait_notes,
         )
 
@@ -210,6 +230,8 @@ class Workflows(Resource):
         >>> async for execution in tl.workflows.wait_many(ids, timeout=600):
         ...     print(execution.id, execution.status)
         """
+        from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
+
         budget = check_timeout(timeout)
         policy = check_poll_policy(poll)
         limit = check_concurrency(concurrency, allow_none=True)
@@ -220,7 +242,7 @@ class Workflows(Resource):
                 self._client.observation,
                 "wait",
                 execution_id,
-                _wait_for_completion(self._client, execution_id, timeout=budget, poll=policy),
+                self._waits.wait(execution_id, timeout=budget, poll=policy),
                 _wait_notes,
             )
 

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
 
 
@@ -44,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         "of this many bytes in the fake S3; its id is printed as large_result_id",
     )
     serve.add_argument("--large-result-seed", type=int, default=0)
+    serve.add_argument(
+        "--inline-result-bytes",
+        type=int,
+        default=0,
+        help="also create a COMPLETED execution whose result, a generated JSON document of "
+        "this many bytes, is answered inline (however large); its id is inline_result_id",
+    )
     return parser
 
 
@@ -54,12 +62,14 @@ async def _serve(args: argparse.Namespace) -> None:
         # Windows has no add_signal_handler; Ctrl+C still ends the process there.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
+    inline_limit = max(9 * 1024 * 1024, args.inline_result_bytes)
     async with FakeTransactionLink(
         host=args.host,
         port=args.port,
         access_token_lifetime=args.access_token_lifetime,
         journal_limit=args.journal_limit,
         s3_url_lifetime=args.s3_url_lifetime,
+        inline_result_limit=inline_limit,
     ) as fake:
         line: dict[str, object] = {
             "base_url": fake.base_url,
@@ -79,6 +89,12 @@ async def _serve(args: argparse.Namespace) -> None:
             line["large_result_bytes"] = stored.size
             line["large_result_md5"] = stored.md5_hex
             line["large_result_items"] = getattr(body, "item_count", None)
+        if args.inline_result_bytes > 0:
+            document = GeneratedJson(args.inline_result_bytes, seed=args.large_result_seed)
+            line["inline_result_id"] = fake.create_execution(
+                b"".join(document.read(0, document.size))
+            )
+            line["inline_result_items"] = document.item_count
         # One line, flushed: the parent process reads it to learn where to connect.
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()

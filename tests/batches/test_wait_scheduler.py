@@ -1,0 +1,170 @@
+"""Waits on the client's one scheduler: no task or timer per idle wait, a cap on checks in
+flight, deadlines kept under load, and a close that ends every wait at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from transactionlink_async import (
+    ClientClosedError,
+    OrganizationToken,
+    PollPolicy,
+    RetryPolicy,
+    TransactionLink,
+    WaitTimeoutError,
+    WorkflowStatus,
+)
+from transactionlink_async._batches.schedule import PollScheduler
+from transactionlink_async.testing import FakeTransactionLink
+
+pytestmark = pytest.mark.anyio
+
+# Wake-ups below would otherwise stretch later waits to the webhooks' safety net.
+QUICK = PollPolicy(initial=0.01, multiplier=1.0, maximum=0.01, jitter=0.0, webhooks=False)
+IDLE = PollPolicy(initial=3600)
+
+
+def client(fake: FakeTransactionLink, **options: Any) -> TransactionLink:
+    return TransactionLink(
+        OrganizationToken(fake.org_token),
+        base_url=fake.base_url,
+        retry=RetryPolicy(backoff_base=0.01, backoff_cap=0.02),
+        **options,
+    )
+
+
+@pytest.fixture
+async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
+    async with client(fake) as opened:
+        yield opened
+
+
+async def running(fake: FakeTransactionLink, tl: TransactionLink) -> str:
+    fake.define_workflow("never", statuses=("RUNNING",))
+    return (await tl.workflows.initialise(workflow_definition_id="never", locale="en")).id
+
+
+async def test_idle_waits_start_no_task_and_share_one_timer(
+    fake: FakeTransactionLink, tl: TransactionLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    timers: list[Any] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kw: Any) -> asyncio.TimerHandle:
+        timers.append(callback)
+        return call_at(when, callback, *args, **kw)
+
+    tasks_before = len(asyncio.all_tasks())
+    monkeypatch.setattr(loop, "call_at", counting)
+    waits = [
+        asyncio.ensure_future(tl.workflows.wait_for_completion(f"idle-{n}", poll=IDLE))
+        for n in range(500)
+    ]
+    for _ in range(5):
+        await asyncio.sleep(0)  # every wait runs to its sleep; no timer of the test's own
+    monkeypatch.undo()
+    # The callers' own tasks, and nothing else: no poller task, no timer per wait; the
+    # scheduler's one timer is moved when an earlier sleep comes, never duplicated.
+    assert len(asyncio.all_tasks()) == tasks_before + len(waits)
+    assert all(isinstance(getattr(t, "__self__", None), PollScheduler) for t in timers)
+    assert 1 <= len(timers) < 50
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+    assert all(tl._handle.wakeups.waiting(f"idle-{n}") == 0 for n in range(500))
+    assert fake.count("GET", "/workflows/*") == 0
+
+
+async def test_checks_in_flight_never_exceed_the_pool(fake: FakeTransactionLink) -> None:
+    fake.define_workflow("two", statuses=("RUNNING", "COMPLETED"))
+    async with client(fake, max_connections=3) as tl:
+        ids = [
+            (await tl.workflows.initialise(workflow_definition_id="two", locale="en")).id
+            for _ in range(20)
+        ]
+        fake.inject("GET", "/workflows/*", delay=0.02, times=None)
+        done = await asyncio.wait_for(
+            asyncio.gather(*(tl.workflows.wait_for_completion(i, poll=QUICK) for i in ids)), 10
+        )
+    assert {e.status for e in done} == {WorkflowStatus.COMPLETED}
+    assert fake.max_in_flight("GET", "/workflows/*") == 3
+
+
+async def test_a_deadline_is_kept_while_every_check_slot_is_busy(
+    fake: FakeTransactionLink,
+) -> None:
+    async with client(fake, max_connections=1) as tl:
+        stuck, other = await running(fake, tl), await running(fake, tl)
+        fake.inject("GET", f"/workflows/{stuck}", delay=30)
+        hog = asyncio.ensure_future(tl.workflows.wait_for_completion(stuck, poll=QUICK))
+        await asyncio.sleep(0.1)  # its check holds the only slot
+        began = time.monotonic()
+        with pytest.raises(WaitTimeoutError):
+            await tl.workflows.wait_for_completion(other, timeout=0.3, poll=QUICK)
+        assert 0.27 <= time.monotonic() - began <= 0.45
+        hog.cancel()
+        await asyncio.gather(hog, return_exceptions=True)
+    assert fake.count("GET", f"/workflows/{other}") == 0
+
+
+async def test_a_wait_cancelled_as_its_turn_comes_gives_the_slot_back(
+    fake: FakeTransactionLink,
+) -> None:
+    async with client(fake, max_connections=1) as tl:
+        first, second = await running(fake, tl), await running(fake, tl)
+        victim = asyncio.ensure_future(
+            tl.workflows.wait_for_completion(first, poll=PollPolicy(initial=30))
+        )
+        await asyncio.sleep(0.05)
+        # The wake-up grants the slot, and the cancel lands before the task runs again.
+        tl._handle.wakeups.wake(first)
+        victim.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await victim
+        fake.set_status(second, "COMPLETED")
+        done = await asyncio.wait_for(tl.workflows.wait_for_completion(second, poll=QUICK), 2)
+    assert done.status is WorkflowStatus.COMPLETED
+    assert fake.count("GET", f"/workflows/{first}") == 0
+
+
+async def test_closing_the_client_ends_every_sleeping_wait_at_once(
+    fake: FakeTransactionLink,
+) -> None:
+    tl = client(fake)
+    execution_id = await running(fake, tl)
+    waits = [
+        asyncio.ensure_future(tl.workflows.wait_for_completion(execution_id, poll=IDLE))
+        for _ in range(3)
+    ]
+    await asyncio.sleep(0.05)
+    began = time.monotonic()
+    await tl.aclose()
+    for wait in waits:
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(wait, 1)
+    assert time.monotonic() - began < 0.5
+    assert tl._handle.wakeups.waiting(execution_id) == 0
+    with pytest.raises(ClientClosedError):
+        await tl.workflows.wait_for_completion(execution_id)
+
+
+async def test_many_waits_on_one_execution_all_return(
+    fake: FakeTransactionLink, tl: TransactionLink
+) -> None:
+    execution_id = await running(fake, tl)
+    waits = [
+        asyncio.ensure_future(tl.workflows.wait_for_completion(execution_id, poll=IDLE))
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0.05)
+    fake.set_status(execution_id, "COMPLETED")
+    assert tl._handle.wakeups.wake(execution_id) == 5
+    done = await asyncio.wait_for(asyncio.gather(*waits), 2)
+    assert {e.status for e in done} == {WorkflowStatus.COMPLETED}
+    assert fake.count("GET", f"/workflows/{execution_id}") == 5

@@ -1,0 +1,156 @@
+"""One loop timer for the sleeps of every wait of a client, and a cap on their checks in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import deque
+
+__all__ = ["PollScheduler"]
+
+_INF = float("inf")
+# Below this many entries the heap is never compacted: stale entries cost little there.
+_COMPACT_MIN = 64
+
+
+class PollScheduler:
+    """Holds the due time of every sleeping wait in one heap, behind one loop timer.
+
+    A wait sleeps by awaiting the future `sleep(when)` returns; no task, cancel scope or
+    timer of its own. When its time comes the future resolves to True once a check slot
+    is free: at most `limit` checks run at once (the rest queue in due order, so a burst
+    of due polls never floods the connection pool), and the holder gives its slot back
+    with `done()`. A sleep with `slot=False` (a deadline) resolves to False at its time,
+    slot or not. `wake(future)` makes a sleep due now. Cancelling the awaiting task
+    cancels its future: the heap entry is skipped when it comes up.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self._limit = limit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # (when, order, future, wants a slot, deadline): order keeps equal times first-come.
+        self._heap: list[tuple[float, int, asyncio.Future[bool], bool, float]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = _INF
+        # Due sleeps waiting for a check slot, in due order.
+        self._ready: deque[asyncio.Future[bool]] = deque()
+        self._busy = 0
+        self._pushes = 0
+        self._closed: BaseException | None = None
+
+    @property
+    def busy(self) -> int:
+        """Checks holding a slot now."""
+        return self._busy
+
+    @property
+    def sleeping(self) -> int:
+        """Entries in the heap (cancelled ones included until they come up)."""
+        return len(self._heap)
+
+    def sleep(
+        self, when: float, *, slot: bool = True, deadline: float = _INF
+    ) -> asyncio.Future[bool]:
+        """A future resolving at `when` (loop clock): True with a check slot held, or False.
+
+        With `slot`, a sleep that is due but still queued for a slot at `deadline`
+        resolves to False then, so a deadline is kept even when every slot is busy.
+        """
+        loop = self._bind()
+        future: asyncio.Future[bool] = loop.create_future()
+        if self._closed is not None:
+            future.set_exception(self._closed)
+            return future
+        self._push(when, future, slot, deadline)
+        return future
+
+    def wake(self, future: asyncio.Future[bool]) -> None:
+        """Make a sleep due now (its heap entry is then skipped as done)."""
+        if not future.done() and self._closed is None:
+            self._ready.append(future)
+            self._grant()
+
+    def done(self) -> None:
+        """A check ended: its slot goes to the next due sleep."""
+        self._busy -= 1
+        self._grant()
+
+    def close(self, error: BaseException) -> None:
+        """Fail every sleep with `error` (the client closed); later sleeps fail at once."""
+        self._closed = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = _INF
+        heap, self._heap = self._heap, []
+        ready, self._ready = self._ready, deque()
+        for future in itertools.chain((entry[2] for entry in heap), ready):
+            if not future.done():
+                future.set_exception(error)
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this TransactionLink client was first used in another event loop; "
+                "create one client per loop"
+            )
+        return loop
+
+    def _push(self, when: float, future: asyncio.Future[bool], slot: bool, deadline: float) -> None:
+        self._pushes += 1
+        if self._pushes & 1023 == 0 and len(self._heap) >= _COMPACT_MIN:
+            self._compact()
+        heapq.heappush(self._heap, (when, next(self._order), future, slot, deadline))
+        if when < self._timer_at:
+            self._arm(when)
+
+    def _compact(self) -> None:
+        # Cancelled waits leave their entries behind; drop them once they are half the heap.
+        live = [entry for entry in self._heap if not entry[2].done()]
+        if len(live) * 2 <= len(self._heap):
+            heapq.heapify(live)
+            self._heap = live
+
+    def _arm(self, when: float) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._fire)
+        self._timer_at = when
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = _INF
+        assert self._loop is not None
+        now = self._loop.time()
+        heap = self._heap
+        ready = self._ready
+        while heap and heap[0][0] <= now:
+            _, _, future, slot, deadline = heapq.heappop(heap)
+            if future.done():
+                continue
+            if not slot:
+                future.set_result(False)
+                continue
+            if deadline < _INF and self._busy + len(ready) >= self._limit:
+                # It will queue behind busy slots: its deadline gets an entry of its own.
+                heapq.heappush(heap, (deadline, next(self._order), future, False, _INF))
+            ready.append(future)
+        self._grant()
+        if heap:
+            self._arm(heap[0][0])
+
+    def _grant(self) -> None:
+        ready = self._ready
+        while ready and self._busy < self._limit:
+            future = ready.popleft()
+            if not future.done():
+                self._busy += 1
+                future.set_result(True)
