@@ -2,6 +2,7 @@
 
 from ._faults import FaultRule
 from ._journal import JournalEntry
+from ._limits import AnswerDelay, RateLimitRule
 from ._s3 import FakeS3, S3Fault, S3Object, S3Request, S3Result
 from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
@@ -10,6 +11,7 @@ from ._workflows import FINAL_STATUSES, WorkflowScript
 
 __all__ = [
     "FINAL_STATUSES",
+    "AnswerDelay",
     "Delivery",
     "DeliveryAttempt",
     "FakeS3",
@@ -17,6 +19,7 @@ __all__ = [
     "FaultRule",
     "GeneratedJson",
     "JournalEntry",
+    "RateLimitRule",
     "S3Fault",
     "S3Object",
     "S3Request",
