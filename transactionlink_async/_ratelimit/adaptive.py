@@ -1,0 +1,129 @@
+"""AdaptiveRate: a launch rate learned from 429s (slow start, then CUBIC); pure, clock given."""
+
+from __future__ import annotations
+
+import math
+
+from .bucket import Bucket, take_token
+from .cubic import MAX_RATE, Cubic, cubic_curve, cubic_rate
+from .meter import EventCounter
+
+__all__ = ["AdaptiveRate"]
+
+#: After a throttle the rate restarts at this share of the best estimate of the limit.
+BETA = 0.95
+#: The CUBIC constant relative to the ceiling: back at the ceiling ~10 s after a throttle
+#: (cube root of (1 - BETA) / SCALE), so that the pauses a probe costs stay rare.
+SCALE = 5e-5
+#: Seconds of answers that the accepted rate is measured over.
+WINDOW = 2.0
+#: While the limit is still unknown the rate doubles this often (in seconds).
+DOUBLING = 0.5
+#: Never slower than this (launches a second), whatever the API said.
+MIN_RATE = 0.5
+#: The launches accepted since the previous 429, a second, undercount the limit: the
+#: API's own bucket refills only so far during a pause. Worth about this much more.
+UNDERCOUNT = 1 / 0.9
+
+
+class AdaptiveRate:
+    """The pace of a batch of launches against an API whose limit is unknown.
+
+    Unlimited until the first 429. Then the limit is looked for: from the accepted rate,
+    the rate doubles every DOUBLING seconds until the next 429 (slow start). From then on
+    the rate follows a CUBIC curve: it restarts a little below the estimated limit, climbs
+    back to it quickly, stays around it for a while, and only then probes above it, so
+    that 429s (each one pausing the batch for its Retry-After) stay few.
+
+    The estimate after a 429 is bounded from above by the rate the refused launch was
+    sent at, and from below by the rate of launches accepted since the previous 429;
+    once the rate has run long enough, the accepted rate of the last WINDOW seconds
+    tells the limit itself. Only a 429 to a launch sent after the previous one was
+    answered counts: those in flight together are one signal, not many.
+
+    Every method takes the caller's clock reading; nothing here sleeps or reads a clock.
+    """
+
+    def __init__(self, *, now: float) -> None:
+        self._started = now
+        self._slow_start: tuple[float, float] | None = None  # (first rate, since)
+        self._curve: Cubic | None = None
+        self._bucket: Bucket | None = None
+        self._accepted = EventCounter(WINDOW)
+        self._accepted_since_throttle = 0
+        self._last_throttle = -math.inf
+        self._active_since = now  # when launches last resumed after a pause
+
+    @property
+    def limited(self) -> bool:
+        """False until the first 429: launches then go out as fast as they are asked for."""
+        return self._slow_start is not None or self._curve is not None
+
+    def rate(self, now: float) -> float | None:
+        """Launches a second allowed at `now`; None while unlimited."""
+        if self._curve is not None:
+            return max(MIN_RATE, cubic_rate(self._curve, now))
+        if self._slow_start is not None:
+            first, since = self._slow_start
+            doublings = min(max(0.0, now - since) / DOUBLING, 60.0)
+            return min(MAX_RATE, first * math.pow(2.0, doublings))
+        return None
+
+    def reserve(self, now: float) -> float:
+        """Take the next launch's turn; the seconds to wait before sending it (0.0: now).
+
+        Callers take turns one at a time (each after the previous one's wait), so a rate
+        that changes applies from the very next launch.
+        """
+        rate = self.rate(now)
+        if rate is None:
+            return 0.0
+        self._bucket, wait = take_token(self._bucket, now=now, per_second=rate, burst=1.0)
+        return wait
+
+    def accepted(self, now: float) -> None:
+        """A launch got an answer other than a throttle."""
+        self._accepted.add(now)
+        self._accepted_since_throttle += 1
+
+    def throttled(self, *, now: float, sent_at: float, resume_at: float) -> None:
+        """A launch sent at `sent_at` was refused (429); launches resume at `resume_at`."""
+        if sent_at < self._last_throttle:
+            return  # already in flight when the previous throttle was heard of
+        active_since = max(self._active_since, now - WINDOW)
+        active = now - active_since
+        # Accepted launches a second over the last WINDOW (or less) of sending: a lower
+        # bound while the pace climbs, the limit itself once it ran long at the limit.
+        recent = self._accepted.since(active_since) / WINDOW
+        since_last = (
+            self._accepted_since_throttle / (now - self._last_throttle)
+            if self._last_throttle > -math.inf and now > self._last_throttle
+            else recent
+        )
+        refused_at = self.rate(sent_at)
+        if refused_at is None:
+            # The first 429: what was accepted until now is where the search starts.
+            self._slow_start = (max(MIN_RATE, recent), resume_at)
+        else:
+            if self._curve is not None and active >= WINDOW:
+                ceiling = min(refused_at, recent)
+                start = BETA * ceiling
+            elif self._curve is None:
+                # The end of the slow start: the rate that was refused overshot by up to
+                # one doubling, and what was accepted since is a (low) lower bound.
+                ceiling = refused_at
+                start = min(BETA * ceiling, max(since_last * UNDERCOUNT, ceiling / 2.0))
+            else:
+                ceiling = refused_at
+                start = min(BETA * ceiling, since_last * UNDERCOUNT)
+            self._slow_start = None
+            self._curve = cubic_curve(
+                start=max(MIN_RATE, start),
+                ceiling=max(MIN_RATE, ceiling),
+                since=resume_at,
+                scale=SCALE,
+            )
+        self._bucket = Bucket(tokens=0.0, stamp=resume_at)
+        self._last_throttle = now
+        self._accepted_since_throttle = 0
+        self._active_since = resume_at
