@@ -15,6 +15,10 @@ import yarl
 from ._auth import ApiKey, Credentials, OrganizationToken, keeper_for
 from ._batches.wake import WakeRegistry
 from ._handle import ClientHandle, Lifecycle
+from ._ratelimit import LocalRateBudget, RateLimit
+from ._ratelimit.gate import RateGate
+from ._ratelimit.kinds import request_kind
+from ._ratelimit.pause import jittered
 from ._request import ApiRequest, encode_body, parse_json
 from ._retry import (
     Failure,
@@ -61,6 +65,7 @@ class TransactionLink:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         user_agent: str | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, (OrganizationToken, ApiKey)):
             raise TypeError(
@@ -75,6 +80,11 @@ class TransactionLink:
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(
+                f"rate_limit must be a RateLimit(per_second, burst=...), "
+                f"got {type(rate_limit).__name__}"
+            )
         if user_agent is not None and (
             not isinstance(user_agent, str)
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
@@ -93,6 +103,14 @@ class TransactionLink:
         self._transport = Transport(settings)
         self._keeper = keeper_for(credentials, self._call_auth)
         self._lifecycle = Lifecycle()
+        # One pause and one budget for the whole client (see _ratelimit.kinds).
+        self._gate = RateGate(
+            LocalRateBudget(),
+            rate_limit,
+            max_pause=self._retry.max_retry_after,
+            default_pause=self._retry.backoff_base,
+        )
+        self._rate_limit = rate_limit
         self._handle = handle = ClientHandle(
             send=self.send,
             retry_policy=self._retry,
@@ -139,6 +157,10 @@ class TransactionLink:
         return self._retry
 
     @property
+    def rate_limit(self) -> RateLimit | None:
+        return self._rate_limit
+
+    @property
     def closed(self) -> bool:
         return self._lifecycle.closed
 
@@ -159,6 +181,7 @@ class TransactionLink:
         if self._lifecycle.closed:
             return
         # Shielded: a cancelled shutdown must still release sockets.
+        self._gate.close()
         with anyio.CancelScope(shield=True):
             await self._lifecycle.close()
             await self._transport.aclose()
@@ -178,10 +201,13 @@ class TransactionLink:
         if body is not None:
             headers["Content-Type"] = "application/json"
         url = self.url_for(request.path)
+        kind = request_kind(request.method, request.path)
         attempt = 0
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
+            await self._gate.before_send(kind, request.method, url, request.pace)
+            self._check_open()  # the wait may have outlived the client
             attempt += 1
             generation = 0
             if request.authenticated:
@@ -221,6 +247,11 @@ class TransactionLink:
                     replayed_after_401 = True
                     attempt -= 1
                     continue
+                paused = response.status in (429, 503) and await self._gate.answered(
+                    kind,
+                    response.status,
+                    parse_retry_after(response.headers.get("Retry-After"), now=time.time()),
+                )
                 decision = decide_retry(
                     self._retry,
                     mode=request.mode,
@@ -231,6 +262,10 @@ class TransactionLink:
                 )
                 if not isinstance(decision, RetryIn):
                     raise _status_error(request, str(url), response, decision)
+                if paused:
+                    # Those refused together must not come back together: never sooner,
+                    # sometimes a little later.
+                    decision = RetryIn(jittered(decision.delay))
             logger.debug("%s %s: retrying in %.2fs", request.method, request.path, decision.delay)
             await anyio.sleep(decision.delay)
 

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transactionlink_async._ratelimit.adaptive import BETA, DOUBLING, MIN_RATE, AdaptiveRate
+from transactionlink_async._ratelimit.adaptive import (
+    BETA,
+    DOUBLING,
+    MIN_RATE,
+    PLATEAU,
+    PROBE_DOUBLING,
+    AdaptiveRate,
+)
 from transactionlink_async._ratelimit.cubic import cubic_curve, cubic_rate
 
 
@@ -93,9 +100,40 @@ def test_never_slower_than_the_floor() -> None:
     now = 0.0
     for _ in range(50):
         now += 1.0
+        pace.accepted(now)
         pace.throttled(now=now, sent_at=now, resume_at=now + 1.0)
     assert pace.rate(now + 1.0) == MIN_RATE
     assert pace.reserve(now + 1.0) <= 1 / MIN_RATE
+
+
+def test_refusals_with_nothing_accepted_between_leave_the_pace_alone() -> None:
+    pace = AdaptiveRate(now=0.0)
+    for i in range(100):
+        pace.accepted(i * 0.01)
+    pace.throttled(now=1.0, sent_at=0.99, resume_at=2.0)
+    searching = pace.rate(2.0)
+    # The API went on refusing for a while (a hiccup): the pauses hold the launches back.
+    for n in range(20):
+        pace.throttled(now=2.0 + n, sent_at=2.0 + n, resume_at=3.0 + n)
+    assert pace.rate(2.0) == searching
+
+
+def test_past_the_plateau_it_probes_faster_and_faster() -> None:
+    pace = AdaptiveRate(now=0.0)
+    pace.accepted(0.0)
+    pace.throttled(now=0.1, sent_at=0.1, resume_at=1.1)
+    now = 2.0
+    pace.accepted(now)
+    pace.throttled(now=now, sent_at=now, resume_at=now + 1.0)
+    curve = pace.curve
+    assert curve is not None
+    probe = now + 1.0 + curve.k + PLATEAU
+    at_plateau = pace.rate(probe)
+    assert at_plateau is not None
+    assert at_plateau == pytest.approx(curve.ceiling, rel=0.1)
+    later = pace.rate(probe + 4 * PROBE_DOUBLING)
+    assert later is not None
+    assert later >= 15 * curve.ceiling
 
 
 def simulate(limit: float, burst: float, latency: float, seconds: float) -> tuple[float, float]:

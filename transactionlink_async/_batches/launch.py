@@ -1,9 +1,7 @@
-"""launch_many: many `POST /workflows`, a bounded and adaptive number of them in flight."""
+"""launch_many: many `POST /workflows`, a bounded number in flight, at a rate learned from 429s."""
 
 from __future__ import annotations
 
-import math
-import time
 import weakref
 from collections import deque
 from collections.abc import (
@@ -18,65 +16,18 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, cast
 
-import anyio
-import attrs
-
-from .._request import AnswerObserver
-from .._retry import parse_retry_after
+from .._ratelimit.pacer import AdaptivePacer
+from .._request import AnswerObserver, Pace
 from .._validate import check_concurrency
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import Signal, TaskSet
 
-__all__ = [
-    "DEFAULT_LAUNCH_CONCURRENCY",
-    "Aimd",
-    "LaunchBatch",
-    "aimd_rate_limited",
-    "aimd_success",
-]
+__all__ = ["DEFAULT_LAUNCH_CONCURRENCY", "LaunchBatch"]
 
 DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
-Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
-
-
-@attrs.frozen
-class Aimd:
-    """The adaptive in-flight limit of a batch (additive increase, multiplicative decrease).
-
-    `limit` is halved on a rate limit and grows back by one after each `limit` successes,
-    up to `ceiling`. `epoch` counts the decreases, and a request reports its answer against
-    the epoch it was sent in: one burst of 429s answering requests that were in flight
-    together halves the limit once, not once per request, and only requests sent at the
-    lowered limit count towards raising it again.
-    """
-
-    ceiling: int
-    limit: int
-    credit: int = 0
-    epoch: int = 0
-
-    @classmethod
-    def start(cls, ceiling: int) -> Aimd:
-        return cls(ceiling=ceiling, limit=ceiling)
-
-
-def aimd_success(state: Aimd, sent_in_epoch: int) -> Aimd:
-    """A launch sent in epoch `sent_in_epoch` went through."""
-    if sent_in_epoch != state.epoch or state.limit >= state.ceiling:
-        return state
-    credit = state.credit + 1
-    if credit >= state.limit:
-        return attrs.evolve(state, limit=state.limit + 1, credit=0)
-    return attrs.evolve(state, credit=credit)
-
-
-def aimd_rate_limited(state: Aimd, sent_in_epoch: int) -> Aimd:
-    """A launch sent in epoch `sent_in_epoch` was answered 429."""
-    if sent_in_epoch != state.epoch:
-        return state
-    return attrs.evolve(state, limit=max(1, state.limit // 2), credit=0, epoch=state.epoch + 1)
+Launch = Callable[[Mapping[str, Any], AnswerObserver, Pace], Awaitable[WorkflowExecution]]
 
 
 _NOTHING: Any = object()
@@ -105,18 +56,25 @@ class LaunchBatch:
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        max_pause: float = 60.0,
+        default_pause: float = 0.5,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._run = _LaunchRun(requests, concurrency, build_body, launch, max_pause)
+        self._run = _LaunchRun(requests, concurrency, build_body, launch, default_pause)
         # Once nobody can read the outcomes, nothing new may be launched or read.
         finalizer = weakref.finalize(self, self._run.abandon)
         finalizer.atexit = False
 
     @property
     def current_limit(self) -> int:
-        """How many launches may be in flight now (lowered by 429s, then regained)."""
-        return self._run.aimd.limit
+        """How many launches may be in flight: the `concurrency` asked for (a 429 slows the
+        batch's rate instead, see `current_rate`)."""
+        return self._run.concurrency
+
+    @property
+    def current_rate(self) -> float | None:
+        """Launches a second the batch paces itself at now, learned from its 429s; None
+        until the first one (launches then go out as fast as `concurrency` allows)."""
+        return self._run.pacer.current_rate()
 
     @property
     def in_flight(self) -> int:
@@ -159,7 +117,7 @@ class _LaunchRun:
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        max_pause: float,
+        default_pause: float,
     ) -> None:
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -174,8 +132,10 @@ class _LaunchRun:
             )
         self._build_body = build_body
         self._launch = launch
-        self._max_pause = max_pause
-        self.aimd = Aimd.start(concurrency)
+        self.concurrency = concurrency
+        # The batch's rate (retries included) follows its 429s; the client's shared pause
+        # holds every launch while the API asks for one.
+        self.pacer = AdaptivePacer(default_pause=default_pause)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
         self._signal = Signal()
@@ -183,7 +143,6 @@ class _LaunchRun:
         self._readers = TaskSet(on_done=self._signal.set)
         self._ready: deque[LaunchOutcome] = deque()
         self._lookahead: deque[object] = deque()
-        self._paused_until = -math.inf
         self._next_index = 0
         self.launched = 0
         self._exhausted = False
@@ -206,21 +165,17 @@ class _LaunchRun:
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            await self._signal.wait(self._pause_left())
+            await self._signal.wait()
 
     @property
     def _finished(self) -> bool:
         return self._exhausted and not (self._lookahead or self.tasks or self._readers)
 
-    def _pause_left(self) -> float | None:
-        left = self._paused_until - anyio.current_time()
-        return left if left > 0 else None
-
     def _fill(self) -> None:
-        """Start launches while the limit, the pause and the outcome buffer allow."""
-        if self._closed or self._pause_left() is not None:
+        """Start launches while the concurrency and the outcome buffer allow."""
+        if self._closed:
             return
-        while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
+        while len(self.tasks) < self.concurrency and len(self._ready) < self._buffer:
             item = self._take()
             if item is _NOTHING:
                 return
@@ -261,7 +216,7 @@ class _LaunchRun:
         assert self._aiter is not None
         try:
             while not self._closed and len(self._lookahead) < max(
-                1, self.aimd.limit - len(self.tasks)
+                1, self.concurrency - len(self.tasks)
             ):
                 try:
                     item = await anext(self._aiter)
@@ -279,30 +234,15 @@ class _LaunchRun:
     async def _launch_one(
         self, index: int, request: LaunchRequest, body: Mapping[str, Any]
     ) -> None:
-        epoch = self.aimd.epoch
-
-        def observe(status: int, headers: Mapping[str, str]) -> None:
-            if status == 429:
-                self._rate_limited(epoch, headers)
-
+        pace, observe = self.pacer.hooks()
         try:
-            execution = await self._launch(body, observe)
+            execution = await self._launch(body, observe, pace)
         except Exception as exc:
             outcome = LaunchOutcome(index=index, request=request, error=exc)
         else:
-            self.aimd = aimd_success(self.aimd, epoch)
             outcome = LaunchOutcome(index=index, request=request, execution=execution)
         # The consumer hears of it from the task set once this task has ended.
         self._ready.append(outcome)
-
-    def _rate_limited(self, epoch: int, headers: Mapping[str, str]) -> None:
-        self.aimd = aimd_rate_limited(self.aimd, epoch)
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=time.time())
-        if retry_after:
-            # The whole batch holds back, not just the refused request; a pause longer
-            # than the retry policy would sleep is left to the caller (RateLimitError).
-            until = anyio.current_time() + min(retry_after, self._max_pause)
-            self._paused_until = max(self._paused_until, until)
 
     # -- the end -----------------------------------------------------------------------------
 

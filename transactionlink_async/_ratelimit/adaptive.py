@@ -19,6 +19,11 @@ SCALE = 5e-5
 WINDOW = 2.0
 #: While the limit is still unknown the rate doubles this often (in seconds).
 DOUBLING = 0.5
+#: Seconds the rate stays around the ceiling before it probes faster: doubling every
+#: PROBE_DOUBLING seconds, so that a limit that was raised (or a run of 429s that had
+#: nothing to do with the rate) is caught up with in seconds, not minutes.
+PLATEAU = 10.0
+PROBE_DOUBLING = 2.0
 #: Never slower than this (launches a second), whatever the API said.
 MIN_RATE = 0.5
 #: The launches accepted since the previous 429, a second, undercount the limit: the
@@ -39,7 +44,9 @@ class AdaptiveRate:
     sent at, and from below by the rate of launches accepted since the previous 429;
     once the rate has run long enough, the accepted rate of the last WINDOW seconds
     tells the limit itself. Only a 429 to a launch sent after the previous one was
-    answered counts: those in flight together are one signal, not many.
+    answered counts (those in flight together are one signal, not many), and only when
+    some launch was accepted in between (a run of refusals alone, a hiccup of the API,
+    says nothing of its rate: the pauses deal with it).
 
     Every method takes the caller's clock reading; nothing here sleeps or reads a clock.
     """
@@ -59,10 +66,21 @@ class AdaptiveRate:
         """False until the first 429: launches then go out as fast as they are asked for."""
         return self._slow_start is not None or self._curve is not None
 
+    @property
+    def curve(self) -> Cubic | None:
+        """The CUBIC curve the rate follows once the search is over (None before)."""
+        return self._curve
+
     def rate(self, now: float) -> float | None:
         """Launches a second allowed at `now`; None while unlimited."""
         if self._curve is not None:
-            return max(MIN_RATE, cubic_rate(self._curve, now))
+            curve = self._curve
+            rate = cubic_rate(curve, now)
+            probing = now - curve.since - curve.k - PLATEAU
+            if probing > 0.0:
+                doublings = min(probing / PROBE_DOUBLING, 60.0)
+                rate = max(rate, min(MAX_RATE, curve.ceiling * math.pow(2.0, doublings)))
+            return max(MIN_RATE, rate)
         if self._slow_start is not None:
             first, since = self._slow_start
             doublings = min(max(0.0, now - since) / DOUBLING, 60.0)
@@ -101,7 +119,12 @@ class AdaptiveRate:
             else recent
         )
         refused_at = self.rate(sent_at)
-        if refused_at is None:
+        if refused_at is not None and not self._accepted_since_throttle:
+            # Refused again with nothing let through since the last 429 (the pause itself
+            # sent nothing): that says the API is still refusing, not how fast it takes
+            # launches. The pause deals with it; the pace stays.
+            pass
+        elif refused_at is None:
             # The first 429: what was accepted until now is where the search starts.
             self._slow_start = (max(MIN_RATE, recent), resume_at)
         else:

@@ -23,7 +23,7 @@ from .._download.results import (
     ResultStream,
 )
 from .._handle import ClientHandle
-from .._request import AnswerObserver, ApiRequest
+from .._request import AnswerObserver, ApiRequest, Pace
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
     check_concurrency,
@@ -102,7 +102,10 @@ class Workflows(Resource):
         return await self._initialise(initialise_body(launch))
 
     async def _initialise(
-        self, body: Mapping[str, Any], on_answer: AnswerObserver | None = None
+        self,
+        body: Mapping[str, Any],
+        on_answer: AnswerObserver | None = None,
+        pace: Pace | None = None,
     ) -> WorkflowExecution:
         request = ApiRequest(
             method="POST",
@@ -110,6 +113,7 @@ class Workflows(Resource):
             json=body,
             mode=RetryMode.CREATING,
             on_answer=on_answer,
+            pace=pace,
         )
         return await self._send_model(request, WorkflowExecution)
 
@@ -121,9 +125,11 @@ class Workflows(Resource):
     ) -> LaunchBatch:
         """Launch many executions; iterate the result for one `LaunchOutcome` per request.
 
-        At most `concurrency` launches are in flight, fewer for a while after a 429. A
-        request that fails validation or meets an error becomes an outcome with `.error`;
-        the others go on. The input is read lazily, as launch slots free up.
+        At most `concurrency` launches are in flight. After a 429 the whole batch waits
+        out its Retry-After, then paces itself at a rate it learns from the API's 429s
+        (see `batch.current_rate`). A request that fails validation or meets an error
+        becomes an outcome with `.error`; the others go on. The input is read lazily, as
+        launch slots free up.
 
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
@@ -133,7 +139,7 @@ class Workflows(Resource):
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
-            max_pause=self._client.retry_policy.max_retry_after,
+            default_pause=self._client.retry_policy.backoff_base,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
