@@ -5,6 +5,7 @@ from ._batches.launch import LaunchBatch
 from ._batches.wait import WaitBatch
 from ._client import DEFAULT_BASE_URL, TransactionLink
 from ._download.results import DownloadedResult, ResultStream
+from ._ratelimit import RateLimit
 from ._retry import PollPolicy, RetryPolicy
 from ._session import Timeouts
 from ._version import __version__
@@ -64,6 +65,7 @@ __all__ = [
     "PermissionDeniedError",
     "Phone",
     "PollPolicy",
+    "RateLimit",
     "RateLimitError",
     "ResultDownloadError",
     "ResultStream",

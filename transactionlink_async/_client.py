@@ -267,7 +267,7 @@ class TransactionLink:
                     # sometimes a little later.
                     decision = RetryIn(jittered(decision.delay))
             logger.debug("%s %s: retrying in %.2fs", request.method, request.path, decision.delay)
-            await anyio.sleep(decision.delay)
+            await self._gate.sleep(decision.delay)
 
     async def send_json(self, request: ApiRequest) -> Any:
         """Send, and parse the answer's JSON body (None for an empty body)."""

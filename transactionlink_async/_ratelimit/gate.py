@@ -41,6 +41,10 @@ class RateGate:
         # Wakes every waiter when the client closes: a closed client keeps nobody waiting.
         self._closed: asyncio.Event | None = None
         self._is_closed = False
+        # One caller at a time takes a RateLimit token and sleeps until its turn: a turn
+        # taken at the moment it is used, so a stalled loop never releases a burst of
+        # turns that fell due meanwhile.
+        self._turns: dict[str, asyncio.Lock] = {}
 
     async def before_send(self, kind: str, method: str, url: yarl.URL, pace: Pace | None) -> None:
         """Wait until an attempt of `kind` may be sent (it must then be sent at once)."""
@@ -53,11 +57,12 @@ class RateGate:
             if pace is not None:
                 await pace()
             if self._limit is not None:
-                wait = await self._budget.take(
-                    kind, per_second=self._limit.per_second, burst=self._limit.burst
-                )
-                if wait > 0.0:
-                    await self._sleep(wait)
+                async with self._turns.setdefault(kind, asyncio.Lock()):
+                    wait = await self._budget.take(
+                        kind, per_second=self._limit.per_second, burst=self._limit.burst
+                    )
+                    if wait > 0.0:
+                        await self.sleep(wait)
             # A pause that began meanwhile wins: this turn is given up, not used in it.
             if not await self._budget.paused_for(kind):
                 return
@@ -91,9 +96,10 @@ class RateGate:
                 url=str(url),
             )
             raise error
-        await self._sleep(jittered(left))
+        await self.sleep(jittered(left))
 
-    async def _sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, or until the client closes (the caller then finds it closed)."""
         if self._is_closed:
             return
         if self._closed is None:
