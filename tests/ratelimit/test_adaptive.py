@@ -59,7 +59,7 @@ def test_the_first_429_starts_the_search_from_what_was_accepted() -> None:
     assert pace.limited
     first = pace.rate(1.9)
     assert first is not None
-    assert first == pytest.approx(30 / 2.0, rel=0.1)  # accepted over the last window
+    assert first == pytest.approx(30 / 0.9, rel=0.1)  # accepted a second until then
     assert pace.rate(1.9 + DOUBLING) == pytest.approx(2 * first)
     assert pace.rate(1.9 + 3 * DOUBLING) == pytest.approx(8 * first)
     # Turns are spaced at the rate from the end of the pause.

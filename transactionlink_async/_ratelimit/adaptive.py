@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from .bucket import Bucket, take_token
 from .cubic import MAX_RATE, Cubic, cubic_curve, cubic_rate
+from .estimate import limit_from_drain
 from .meter import EventCounter
 
 __all__ = ["AdaptiveRate"]
@@ -26,9 +28,9 @@ PLATEAU = 10.0
 PROBE_DOUBLING = 2.0
 #: Never slower than this (launches a second), whatever the API said.
 MIN_RATE = 0.5
-#: The launches accepted since the previous 429, a second, undercount the limit: the
-#: API's own bucket refills only so far during a pause. Worth about this much more.
-UNDERCOUNT = 1 / 0.9
+#: Sends are counted in slots of this many seconds, for at most SEND_SLOTS slots.
+SLOT = 0.1
+SEND_SLOTS = 1200
 
 
 class AdaptiveRate:
@@ -40,10 +42,10 @@ class AdaptiveRate:
     back to it quickly, stays around it for a while, and only then probes above it, so
     that 429s (each one pausing the batch for its Retry-After) stay few.
 
-    The estimate after a 429 is bounded from above by the rate the refused launch was
-    sent at, and from below by the rate of launches accepted since the previous 429;
-    once the rate has run long enough, the accepted rate of the last WINDOW seconds
-    tells the limit itself. Only a 429 to a launch sent after the previous one was
+    The estimate of the limit after a 429 is what the API's own token bucket must be for
+    the launches sent since the last pause to have emptied it just then (see
+    `estimate.limit_from_drain`), and never above the rate the refused launch was sent
+    at. Only a 429 to a launch sent after the previous one was
     answered counts (those in flight together are one signal, not many), and only when
     some launch was accepted in between (a run of refusals alone, a hiccup of the API,
     says nothing of its rate: the pauses deal with it).
@@ -60,6 +62,11 @@ class AdaptiveRate:
         self._accepted_since_throttle = 0
         self._last_throttle = -math.inf
         self._active_since = now  # when launches last resumed after a pause
+        self._pause = 0.0  # how long that pause was
+        self._accepted_total = 0
+        # (launches accepted before the first 429, seconds they took): the API's burst.
+        self._first: tuple[int, float] | None = None
+        self._sends: deque[list[float]] = deque()  # [slot start, count] since the pause
 
     @property
     def limited(self) -> bool:
@@ -97,48 +104,60 @@ class AdaptiveRate:
         if rate is None:
             return 0.0
         self._bucket, wait = take_token(self._bucket, now=now, per_second=rate, burst=1.0)
+        sent = now + wait
+        slot = sent - sent % SLOT
+        if self._sends and self._sends[-1][0] >= slot:
+            self._sends[-1][1] += 1
+        else:
+            self._sends.append([slot, 1])
+            if len(self._sends) > SEND_SLOTS:
+                self._sends.popleft()
         return wait
 
     def accepted(self, now: float) -> None:
         """A launch got an answer other than a throttle."""
         self._accepted.add(now)
         self._accepted_since_throttle += 1
+        self._accepted_total += 1
 
-    def throttled(self, *, now: float, sent_at: float, resume_at: float) -> None:
-        """A launch sent at `sent_at` was refused (429); launches resume at `resume_at`."""
+    def throttled(self, *, now: float, sent_at: float, resume_at: float) -> bool:
+        """A launch sent at `sent_at` was refused (429); launches resume at `resume_at`.
+
+        Whether it was news (it set a new pace, or confirmed a pause), not an echo.
+        """
         if sent_at < self._last_throttle:
-            return  # already in flight when the previous throttle was heard of
-        active_since = max(self._active_since, now - WINDOW)
-        active = now - active_since
-        # Accepted launches a second over the last WINDOW (or less) of sending: a lower
-        # bound while the pace climbs, the limit itself once it ran long at the limit.
-        recent = self._accepted.since(active_since) / WINDOW
-        since_last = (
-            self._accepted_since_throttle / (now - self._last_throttle)
-            if self._last_throttle > -math.inf and now > self._last_throttle
-            else recent
-        )
+            return False  # already in flight when the previous throttle was heard of
         refused_at = self.rate(sent_at)
         if refused_at is not None and not self._accepted_since_throttle:
             # Refused again with nothing let through since the last 429 (the pause itself
             # sent nothing): that says the API is still refusing, not how fast it takes
             # launches. The pause deals with it; the pace stays.
             pass
-        elif refused_at is None:
-            # The first 429: what was accepted until now is where the search starts.
+        elif refused_at is None or self._first is None:
+            # The first 429: what got through until now is the API's burst plus its rate
+            # for that long; the search starts from the rate accepted lately.
+            self._first = (self._accepted_total, max(0.0, sent_at - self._started))
+            since = max(self._active_since, now - WINDOW)
+            # Over at least one doubling: a batch refused within milliseconds of its
+            # start got its first launches through the API's burst, not its rate.
+            recent = self._accepted.since(since) / max(now - since, DOUBLING)
             self._slow_start = (max(MIN_RATE, recent), resume_at)
         else:
-            if self._curve is not None and active >= WINDOW:
-                ceiling = min(refused_at, recent)
+            limit = limit_from_drain(
+                [int(count) for start, count in self._sends if start >= self._active_since],
+                slot=SLOT,
+                first_accepted=self._first[0],
+                first_elapsed=self._first[1],
+                pause=self._pause,
+            )
+            if limit is not None:
+                ceiling = min(refused_at, limit)
                 start = BETA * ceiling
-            elif self._curve is None:
-                # The end of the slow start: the rate that was refused overshot by up to
-                # one doubling, and what was accepted since is a (low) lower bound.
-                ceiling = refused_at
-                start = min(BETA * ceiling, max(since_last * UNDERCOUNT, ceiling / 2.0))
             else:
+                # Too little to go by: the rate that was refused overshot by up to one
+                # doubling of the search; restart at half of it.
                 ceiling = refused_at
-                start = min(BETA * ceiling, since_last * UNDERCOUNT)
+                start = refused_at / 2.0
             self._slow_start = None
             self._curve = cubic_curve(
                 start=max(MIN_RATE, start),
@@ -146,7 +165,10 @@ class AdaptiveRate:
                 since=resume_at,
                 scale=SCALE,
             )
+        self._pause = max(0.0, resume_at - now)
+        self._sends.clear()
         self._bucket = Bucket(tokens=0.0, stamp=resume_at)
         self._last_throttle = now
         self._accepted_since_throttle = 0
         self._active_since = resume_at
+        return True

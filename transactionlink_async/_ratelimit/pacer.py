@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from .._retry import parse_retry_after
 from .adaptive import AdaptiveRate
 
 __all__ = ["AdaptivePacer"]
+
+logger = logging.getLogger("transactionlink_async")
 
 
 class AdaptivePacer:
@@ -56,7 +59,15 @@ class AdaptivePacer:
             )
             if status == 429 or retry_after is not None:
                 pause = self._default_pause if retry_after is None else retry_after
-                rate.throttled(now=now, sent_at=sent_at, resume_at=now + pause)
+                before = rate.rate(sent_at)
+                if rate.throttled(now=now, sent_at=sent_at, resume_at=now + pause):
+                    logger.debug(
+                        "launch_many: %d to a launch sent at %s/s; resuming at %.1f/s in %.1fs",
+                        status,
+                        "no set rate" if before is None else f"{before:.1f}",
+                        rate.rate(now + pause),
+                        pause,
+                    )
             else:
                 rate.accepted(now)
 
