@@ -28,6 +28,8 @@ PLATEAU = 10.0
 PROBE_DOUBLING = 2.0
 #: Never slower than this (launches a second), whatever the API said.
 MIN_RATE = 0.5
+#: Launches held up this long (a busy loop, a slow timer) may still go at their rate.
+CATCH_UP = 0.02
 #: Sends are counted in slots of this many seconds, for at most SEND_SLOTS slots.
 SLOT = 0.1
 SEND_SLOTS = 1200
@@ -103,7 +105,9 @@ class AdaptiveRate:
         rate = self.rate(now)
         if rate is None:
             return 0.0
-        self._bucket, wait = take_token(self._bucket, now=now, per_second=rate, burst=1.0)
+        self._bucket, wait = take_token(
+            self._bucket, now=now, per_second=rate, burst=max(1.0, rate * CATCH_UP)
+        )
         sent = now + wait
         slot = sent - sent % SLOT
         if self._sends and self._sends[-1][0] >= slot:
