@@ -117,6 +117,7 @@ class TransactionLink:
             session_settings=settings,
             wakeups=WakeRegistry(),
             lifecycle=self._lifecycle,
+            current_rate=self._gate.current_rate,
         )
         self.cases: Cases = Cases(handle)
         self.parameters: Parameters = Parameters(handle)
@@ -206,7 +207,7 @@ class TransactionLink:
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
-            await self._gate.before_send(kind, request.method, url, request.pace)
+            sent_at = await self._gate.before_send(kind, request.method, url)
             self._check_open()  # the wait may have outlived the client
             attempt += 1
             generation = 0
@@ -236,6 +237,7 @@ class TransactionLink:
                 if request.on_answer is not None:
                     request.on_answer(response.status, response.headers)
                 if response.status < 400:
+                    self._gate.accepted(kind)
                     return response
                 if (
                     response.status == 401
@@ -247,10 +249,13 @@ class TransactionLink:
                     replayed_after_401 = True
                     attempt -= 1
                     continue
-                paused = response.status in (429, 503) and await self._gate.answered(
+                paused = await self._gate.answered(
                     kind,
                     response.status,
-                    parse_retry_after(response.headers.get("Retry-After"), now=time.time()),
+                    parse_retry_after(response.headers.get("Retry-After"), now=time.time())
+                    if response.status in (429, 503)
+                    else None,
+                    sent_at=sent_at,
                 )
                 decision = decide_retry(
                     self._retry,

@@ -70,6 +70,9 @@ class ClientHandle:
     #: Lets a webhook end a `wait_for_completion` sleep early.
     wakeups: WakeRegistry
     lifecycle: Lifecycle
+    #: Requests a second the client paces a kind of request at (see `_ratelimit.kinds`),
+    #: learned from the API's 429s; None until the first.
+    current_rate: Callable[[str], float | None] = lambda kind: None
 
     async def send_json(self, request: ApiRequest) -> Any:
         """Send, and parse the answer's JSON body (None for an empty body)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -11,16 +11,13 @@ import attrs
 from ._retry import RetryMode
 from .errors import InvalidResponseError
 
-__all__ = ["NO_BODY", "AnswerObserver", "ApiRequest", "Pace", "encode_body", "parse_json"]
+__all__ = ["NO_BODY", "AnswerObserver", "ApiRequest", "encode_body", "parse_json"]
 
 #: The `json` of a request that has no body (None is a JSON value: `null`).
 NO_BODY: Any = object()
 
 #: Told the status and headers of every HTTP answer a request gets, retried attempts included.
 AnswerObserver = Callable[[int, Mapping[str, str]], None]
-
-#: Awaited before every attempt of a request, once any pause the API asked for is over.
-Pace = Callable[[], Awaitable[None]]
 
 
 @attrs.frozen(kw_only=True)
@@ -38,8 +35,6 @@ class ApiRequest:
     #: Sees every answer, even those `send` retries on its own (e.g. a 429 it sleeps through),
     #: so a caller can adapt its pace to the server's signals.
     on_answer: AnswerObserver | None = attrs.field(default=None, eq=False)
-    #: Lets a caller space its own requests, retries included (launch_many's adaptive rate).
-    pace: Pace | None = attrs.field(default=None, eq=False)
 
     @property
     def has_body(self) -> bool:

@@ -281,6 +281,9 @@ async def test_overload_from_many_tasks_with_enough_attempts_loses_nothing(
     assert len(fake.executions) == 150
     answers = fake.stats()["answers"]["POST /workflows"]
     assert answers["200"] == 150
+    # After the first 429s the client paces every caller at the rate it learned, instead
+    # of all of them coming back together after each pause and being refused again.
+    assert answers.get("429", 0) < 150 / 3
 
 
 # -- launch_many: a rate learned from 429s -------------------------------------------------

@@ -16,8 +16,6 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, cast
 
-from .._ratelimit.pacer import AdaptivePacer
-from .._request import AnswerObserver, Pace
 from .._validate import check_concurrency
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
 from .base import Signal, TaskSet
@@ -27,7 +25,9 @@ __all__ = ["DEFAULT_LAUNCH_CONCURRENCY", "LaunchBatch"]
 DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
-Launch = Callable[[Mapping[str, Any], AnswerObserver, Pace], Awaitable[WorkflowExecution]]
+Launch = Callable[[Mapping[str, Any]], Awaitable[WorkflowExecution]]
+#: Launches a second the client paces launches at now (None: no 429 seen yet).
+CurrentRate = Callable[[], float | None]
 
 
 _NOTHING: Any = object()
@@ -56,10 +56,11 @@ class LaunchBatch:
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        default_pause: float = 0.5,
+        current_rate: CurrentRate = lambda: None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._run = _LaunchRun(requests, concurrency, build_body, launch, default_pause)
+        self._run = _LaunchRun(requests, concurrency, build_body, launch)
+        self._current_rate = current_rate
         # Once nobody can read the outcomes, nothing new may be launched or read.
         finalizer = weakref.finalize(self, self._run.abandon)
         finalizer.atexit = False
@@ -72,9 +73,9 @@ class LaunchBatch:
 
     @property
     def current_rate(self) -> float | None:
-        """Launches a second the batch paces itself at now, learned from its 429s; None
-        until the first one (launches then go out as fast as `concurrency` allows)."""
-        return self._run.pacer.current_rate()
+        """Launches a second the client paces launches at now, learned from the API's
+        429s; None until the first (they then go out as fast as `concurrency` allows)."""
+        return self._current_rate()
 
     @property
     def in_flight(self) -> int:
@@ -117,7 +118,6 @@ class _LaunchRun:
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        default_pause: float,
     ) -> None:
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -132,10 +132,9 @@ class _LaunchRun:
             )
         self._build_body = build_body
         self._launch = launch
+        # A 429 does not cut this: the client's pause holds every launch while the API
+        # asks for one, and its learned pace spaces them after (retries included).
         self.concurrency = concurrency
-        # The batch's rate (retries included) follows its 429s; the client's shared pause
-        # holds every launch while the API asks for one.
-        self.pacer = AdaptivePacer(default_pause=default_pause)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
         self._signal = Signal()
@@ -234,9 +233,8 @@ class _LaunchRun:
     async def _launch_one(
         self, index: int, request: LaunchRequest, body: Mapping[str, Any]
     ) -> None:
-        pace, observe = self.pacer.hooks()
         try:
-            execution = await self._launch(body, observe, pace)
+            execution = await self._launch(body)
         except Exception as exc:
             outcome = LaunchOutcome(index=index, request=request, error=exc)
         else:

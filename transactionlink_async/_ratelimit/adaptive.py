@@ -57,6 +57,8 @@ class AdaptiveRate:
 
     def __init__(self, *, now: float) -> None:
         self._started = now
+        #: False until the first 429: until then launches go out as fast as they are asked.
+        self.limited = False
         self._slow_start: tuple[float, float] | None = None  # (first rate, since)
         self._curve: Cubic | None = None
         self._bucket: Bucket | None = None
@@ -69,11 +71,6 @@ class AdaptiveRate:
         # (launches accepted before the first 429, seconds they took): the API's burst.
         self._first: tuple[int, float] | None = None
         self._sends: deque[list[float]] = deque()  # [slot start, count] since the pause
-
-    @property
-    def limited(self) -> bool:
-        """False until the first 429: launches then go out as fast as they are asked for."""
-        return self._slow_start is not None or self._curve is not None
 
     @property
     def curve(self) -> Cubic | None:
@@ -146,6 +143,7 @@ class AdaptiveRate:
             # start got its first launches through the API's burst, not its rate.
             recent = self._accepted.since(since) / max(now - since, DOUBLING)
             self._slow_start = (max(MIN_RATE, recent), resume_at)
+            self.limited = True
         else:
             limit = limit_from_drain(
                 [int(count) for start, count in self._sends if start >= self._active_since],

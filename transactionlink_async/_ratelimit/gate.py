@@ -1,19 +1,24 @@
-"""RateGate, the rate-limit step of the client's door: pauses waited out and noted, limits kept."""
+"""RateGate, the rate-limit step of the client's door: pauses, a learned pace, the RateLimit."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import anyio
+import anyio.lowlevel
 import yarl
 
-from .._request import Pace
 from ..errors import RateLimitError
+from .adaptive import AdaptiveRate
 from .budget import RateBudget
 from .limit import RateLimit
 from .pause import jittered
 
 __all__ = ["RateGate"]
+
+logger = logging.getLogger("transactionlink_async")
 
 
 class RateGate:
@@ -21,9 +26,10 @@ class RateGate:
 
     Before: a pause the API asked for (429, or 503 with Retry-After, answered to any
     request of the same kind) is waited out, with jitter so the waiters do not come back
-    together; then the caller's own pace, then the client's `RateLimit`. A pause longer
-    than `max_pause` (the retry policy's `max_retry_after`) raises RateLimitError at once
-    instead. After: a pause the answer asks for is recorded for the whole client.
+    together; then the pace the client learned from the API's 429s (none until the
+    first); then the client's `RateLimit`. A pause longer than `max_pause` (the retry
+    policy's `max_retry_after`) raises RateLimitError at once instead. After: the answer
+    teaches the pace, and a pause it asks for is recorded for the whole client.
     """
 
     def __init__(
@@ -41,23 +47,39 @@ class RateGate:
         # Wakes every waiter when the client closes: a closed client keeps nobody waiting.
         self._closed: asyncio.Event | None = None
         self._is_closed = False
-        # One caller at a time takes a RateLimit token and sleeps until its turn: a turn
-        # taken at the moment it is used, so a stalled loop never releases a burst of
-        # turns that fell due meanwhile.
-        self._turns: dict[str, asyncio.Lock] = {}
+        self._paces: dict[str, AdaptiveRate] = {}
+        # Turns of the learned pace and of the RateLimit are taken one caller at a time,
+        # at the moment they are used: a stalled loop never releases a burst of turns that
+        # fell due meanwhile, and a pace that changes applies from the very next request.
+        self._pace_turns: dict[str, asyncio.Lock] = {}
+        self._limit_turns: dict[str, asyncio.Lock] = {}
 
-    async def before_send(self, kind: str, method: str, url: yarl.URL, pace: Pace | None) -> None:
-        """Wait until an attempt of `kind` may be sent (it must then be sent at once)."""
+    def current_rate(self, kind: str) -> float | None:
+        """Requests a second the client paces `kind` at now; None until its first 429."""
+        pace = self._paces.get(kind)
+        return None if pace is None else pace.rate(time.monotonic())
+
+    async def before_send(self, kind: str, method: str, url: yarl.URL) -> float:
+        """Wait until an attempt of `kind` may be sent, which it must then be at once;
+        the moment it was let through (for `answered`)."""
+        pace = self._paces.get(kind)
+        if pace is None:
+            pace = self._paces[kind] = AdaptiveRate(now=time.monotonic())
         while True:
             left = await self._budget.paused_for(kind)
             if left:
                 await self._wait_out(left, method, url)
-            if pace is None and self._limit is None:
-                return
-            if pace is not None:
-                await pace()
+            if self._is_closed:
+                return time.monotonic()  # the caller finds the client closed
+            if not pace.limited and self._limit is None:
+                return time.monotonic()  # the path of every request until a 429
+            if pace.limited:
+                async with self._pace_turns.setdefault(kind, asyncio.Lock()):
+                    wait = pace.reserve(time.monotonic())
+                    if wait > 0.0:
+                        await self.sleep(wait)
             if self._limit is not None:
-                async with self._turns.setdefault(kind, asyncio.Lock()):
+                async with self._limit_turns.setdefault(kind, asyncio.Lock()):
                     wait = await self._budget.take(
                         kind, per_second=self._limit.per_second, burst=self._limit.burst
                     )
@@ -65,16 +87,37 @@ class RateGate:
                         await self.sleep(wait)
             # A pause that began meanwhile wins: this turn is given up, not used in it.
             if not await self._budget.paused_for(kind):
-                return
+                return time.monotonic()
 
-    async def answered(self, kind: str, status: int, retry_after: float | None) -> bool:
-        """Note the pause an answer asks for; whether it asked for one."""
+    def accepted(self, kind: str) -> None:
+        """An attempt of `kind` got an answer below 400 (the path of every request)."""
+        pace = self._paces.get(kind)
+        if pace is not None:
+            pace.accepted(time.monotonic())
+
+    async def answered(
+        self, kind: str, status: int, retry_after: float | None, *, sent_at: float
+    ) -> bool:
+        """Learn from an error answer, and note the pause it asks for; whether it did."""
         if status == 429:
             seconds = self._default_pause if retry_after is None else retry_after
         elif status == 503 and retry_after is not None:
             seconds = retry_after
         else:
+            self.accepted(kind)  # refused for another reason: not for the rate
             return False
+        pace = self._paces.get(kind)
+        if pace is not None:
+            now = time.monotonic()
+            before = pace.rate(sent_at)
+            if pace.throttled(now=now, sent_at=sent_at, resume_at=now + seconds):
+                logger.debug(
+                    "%d to a request sent at %s a second: pacing at %.1f a second in %.1fs",
+                    status,
+                    "no set rate" if before is None else f"{before:.1f}",
+                    pace.rate(now + seconds),
+                    seconds,
+                )
         await self._budget.pause(kind, seconds)
         return True
 
@@ -101,6 +144,7 @@ class RateGate:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds`, or until the client closes (the caller then finds it closed)."""
         if self._is_closed:
+            await anyio.lowlevel.checkpoint()
             return
         if self._closed is None:
             self._closed = asyncio.Event()

@@ -11,23 +11,32 @@ class EventCounter:
     """How many events happened since a moment within the last `window` seconds.
 
     Events are kept as counts per slot of `window / slots` seconds, so memory stays the
-    same however many events come; a count is exact to one slot.
+    same however many events come; a count is exact to one slot. Adding one to the
+    current slot is a comparison and an increment: it is on the path of every answer.
     """
 
     def __init__(self, window: float, slots: int = 20) -> None:
         self._window = window
         self._width = window / slots
-        self._slots: deque[list[float]] = deque()  # [slot start, count], oldest first
+        self._closed: deque[tuple[float, int]] = deque()  # (slot start, count), oldest first
+        self._start = -float("inf")
+        self._end = -float("inf")
+        self._count = 0
 
     def add(self, now: float) -> None:
-        slot = now - now % self._width
-        if self._slots and self._slots[-1][0] >= slot:
-            self._slots[-1][1] += 1
-        else:
-            self._slots.append([slot, 1])
-            while self._slots[0][0] < slot - self._window:
-                self._slots.popleft()
+        if self._start <= now < self._end:
+            self._count += 1
+            return
+        if self._count:
+            self._closed.append((self._start, self._count))
+        self._start = now - now % self._width
+        self._end = self._start + self._width
+        self._count = 1
+        while self._closed and self._closed[0][0] < self._start - self._window:
+            self._closed.popleft()
 
     def since(self, moment: float) -> int:
         """Events in the slots that began at `moment` or later (at most `window` ago)."""
-        return int(sum(count for start, count in self._slots if start >= moment - self._width))
+        first = moment - self._width
+        count = sum(n for start, n in self._closed if start >= first)
+        return count + (self._count if self._start >= first else 0)

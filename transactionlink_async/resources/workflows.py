@@ -23,7 +23,8 @@ from .._download.results import (
     ResultStream,
 )
 from .._handle import ClientHandle
-from .._request import AnswerObserver, ApiRequest, Pace
+from .._ratelimit.kinds import request_kind
+from .._request import ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
     check_concurrency,
@@ -38,6 +39,9 @@ from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
+
+#: The kind of request a launch is, for the client's rate limits.
+LAUNCH_KIND = request_kind("POST", "/workflows")
 
 
 def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> dict[str, Any]:
@@ -101,20 +105,8 @@ class Workflows(Resource):
         )
         return await self._initialise(initialise_body(launch))
 
-    async def _initialise(
-        self,
-        body: Mapping[str, Any],
-        on_answer: AnswerObserver | None = None,
-        pace: Pace | None = None,
-    ) -> WorkflowExecution:
-        request = ApiRequest(
-            method="POST",
-            path="/workflows",
-            json=body,
-            mode=RetryMode.CREATING,
-            on_answer=on_answer,
-            pace=pace,
-        )
+    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
+        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
         return await self._send_model(request, WorkflowExecution)
 
     def launch_many(
@@ -125,9 +117,9 @@ class Workflows(Resource):
     ) -> LaunchBatch:
         """Launch many executions; iterate the result for one `LaunchOutcome` per request.
 
-        At most `concurrency` launches are in flight. After a 429 the whole batch waits
-        out its Retry-After, then paces itself at a rate it learns from the API's 429s
-        (see `batch.current_rate`). A request that fails validation or meets an error
+        At most `concurrency` launches are in flight. After a 429 the whole client waits
+        out its Retry-After, then paces its requests at a rate it learns from the API's
+        429s (see `batch.current_rate`). A request that fails validation or meets an error
         becomes an outcome with `.error`; the others go on. The input is read lazily, as
         launch slots free up.
 
@@ -139,7 +131,7 @@ class Workflows(Resource):
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
-            default_pause=self._client.retry_policy.backoff_base,
+            current_rate=lambda: self._client.current_rate(LAUNCH_KIND),
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
