@@ -13,7 +13,7 @@ from .meter import EventCounter
 __all__ = ["AdaptiveRate"]
 
 #: After a throttle the rate restarts at this share of the best estimate of the limit.
-BETA = 0.95
+BETA = 0.97
 #: The CUBIC constant relative to the ceiling: back at the ceiling ~10 s after a throttle
 #: (cube root of (1 - BETA) / SCALE), so that the pauses a probe costs stay rare.
 SCALE = 5e-5
@@ -146,7 +146,12 @@ class AdaptiveRate:
             self.limited = True
         else:
             limit = limit_from_drain(
-                [int(count) for start, count in self._sends if start >= self._active_since],
+                # Up to the refused launch: those sent after it met an empty bucket.
+                [
+                    int(count)
+                    for start, count in self._sends
+                    if self._active_since <= start + SLOT and start < sent_at
+                ],
                 slot=SLOT,
                 first_accepted=self._first[0],
                 first_elapsed=self._first[1],
