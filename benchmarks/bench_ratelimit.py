@@ -16,7 +16,7 @@ Reported: budget used (accepted launches a second / R, over the whole run, and o
 second half once the limit is found), share of requests answered 429 (429s / launches),
 failed launches, p95 latency of a launch (first attempt to outcome). Run alone:
 
-    python -m benchmarks.bench_ratelimit --rounds 1 --seconds 20
+    python -m benchmarks.bench_ratelimit --rounds 1 --seconds 30
 """
 
 from __future__ import annotations
@@ -351,12 +351,12 @@ def run(rounds: int, seconds: float) -> None:
 
 
 def main(quick: bool = False) -> None:
-    run(rounds=1, seconds=5 if quick else 20)
+    run(rounds=1, seconds=5 if quick else 30)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ratelimit")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=20.0, help="launches = R x this")
+    parser.add_argument("--seconds", type=float, default=30.0, help="launches = R x this")
     args = parser.parse_args()
     run(args.rounds, args.seconds)
