@@ -107,6 +107,18 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _limit_key(name: str) -> tuple[int, int, str]:
+    """The launch runs by R then answer delay, the other runs after them."""
+    match = re.fullmatch(r"ratelimit_r(\d+)_d(\d+)ms", name)
+    if match is None:
+        return (1_000_000, 0, name)
+    return (int(match.group(1)), int(match.group(2)), name)
+
+
 def _limit_label(name: str) -> str:
     """ "ratelimit_r100_d1ms" -> "R = 100/s, answers in 1 ms"; the initialise run by name."""
     if name == "ratelimit_initialise_150":
@@ -162,7 +174,7 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                 ]
                 label = name.removeprefix("wait_").replace("_scaling", " (20 s window)")
                 lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
-    limits = [n for n in _ordered(list(summaries)) if n.startswith("ratelimit_")]
+    limits = sorted((n for n in summaries if n.startswith("ratelimit_")), key=_limit_key)
     if limits:
         lines += [
             "",
@@ -177,8 +189,8 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                 cells = [
                     _percent(median("budget_used")),
                     _percent(median("steady_budget_used")),
-                    f"{_fmt(median('answered_429'))} ({_percent(median('share_429'))})",
-                    _fmt(median("failed")),
+                    f"{_count(median('answered_429'))} ({_percent(median('share_429'))})",
+                    _count(median("failed")),
                     _fmt(median("p95_latency_s")),
                 ]
                 lines.append(f"| {_limit_label(name)} | {contender} | " + " | ".join(cells) + " |")
