@@ -5,6 +5,9 @@
     python3 dev.py test        the test suite
     python3 dev.py lint        ruff check and ruff format --check
     python3 dev.py typecheck   mypy --strict
+    python3 dev.py types       pyright --verifytypes (100 %) and pyright on tests/typing
+    python3 dev.py docs        serve the documentation site on http://127.0.0.1:8000
+    python3 dev.py docs-build  build the site with mkdocs build --strict (into site/)
     python3 dev.py bench       the benchmarks (minutes; writes benchmarks/results/)
 
 Only the standard library is used here, so it runs on a machine that has nothing but Python.
@@ -29,6 +32,9 @@ TASKS: dict[str, list[str]] = {
     "test": ["-m", "pytest"],
     "lint": [],  # two commands: see main()
     "typecheck": ["-m", "mypy"],
+    "types": [],  # two commands: see main()
+    "docs": ["-m", "mkdocs", "serve"],
+    "docs-build": ["-m", "mkdocs", "build", "--strict"],
     "bench": ["-m", "benchmarks"],
 }
 
@@ -55,6 +61,17 @@ def run(args: list[str]) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT, check=False).returncode
 
 
+def types() -> int:
+    """Every public name fully typed, and the public surface as user code sees it."""
+    pyright = [str(PYTHON), "-m", "pyright", "--pythonpath", str(PYTHON)]
+    # pyright cannot follow an editable install: it is shown these sources directly.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    verify = [*pyright, "--verifytypes", "transactionlink_async", "--ignoreexternal"]
+    complete = subprocess.run(verify, cwd=ROOT, env=env, check=False).returncode
+    surface = subprocess.run([*pyright, "tests/typing"], cwd=ROOT, env=env, check=False)
+    return complete or surface.returncode
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in TASKS:
         print(__doc__)
@@ -65,6 +82,8 @@ def main(argv: list[str]) -> int:
         check = run(["-m", "ruff", "check", ".", *extra])
         fmt = run(["-m", "ruff", "format", "--check", "."])
         return check or fmt
+    if task == "types":
+        return types()
     return run([*TASKS[task], *extra])
 
 

@@ -213,7 +213,48 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
             ]
             size = name.removeprefix("download_").upper().replace("M", " MiB").replace("G", " GiB")
             lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    lines += _scaleout_lines(summaries)
     return "\n".join(lines) + "\n"
+
+
+#: The scaleout contenders: (workers, Redis).
+_SCALEOUT = {
+    "1_worker": ("1", "no"),
+    "4_workers": ("4", "no"),
+    "4_workers_redis": ("4", "yes"),
+    "4_workers_redis_down": ("4", "stopped"),
+}
+
+
+def _scaleout_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    names = sorted(n for n in summaries if n.startswith("scaleout_"))
+    if not names:
+        return []
+    lines = [
+        "",
+        "| waits | workers | Redis | authorizes | renewals per token lifetime | "
+        "finish-to-return, delivery on another worker: median (s) | p99 (s) | "
+        "calls failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        summary = summaries[name]
+        for contender, (workers, redis) in _SCALEOUT.items():
+            if contender not in summary["contenders"]:
+                continue
+            cells = [
+                _fmt(_median(summary, contender, m))
+                for m in (
+                    "authorizes",
+                    "renewals_per_token_lifetime",
+                    "finish_to_return_median_s",
+                    "finish_to_return_p99_s",
+                    "calls_failed",
+                )
+            ]
+            waits = name.removeprefix("scaleout_")
+            lines.append(f"| {waits} | {workers} | {redis} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_results_readme(command: str) -> Path:

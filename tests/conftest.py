@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis_server import RedisServer, running_redis
+from support import FAST_RETRY
 
+from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async.testing import FakeTransactionLink
 
 
@@ -36,3 +38,12 @@ def redis_url(redis_server: RedisServer) -> str:
     redis_server.start()  # a test may have stopped it to see what happens when Redis is down
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
+    """A client of `fake` with its organization token, retrying without real backoff."""
+    async with TransactionLink(
+        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
+    ) as client:
+        yield client

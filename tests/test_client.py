@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import FAST_RETRY
 
 from transactionlink_async import (
     ApiKey,
@@ -22,7 +23,6 @@ from transactionlink_async import (
     NotFoundError,
     OrganizationToken,
     RateLimitError,
-    RetryPolicy,
     ServerError,
     TransactionLink,
     TransportError,
@@ -31,16 +31,14 @@ from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.05)
-
 
 def org_client(fake: FakeTransactionLink, **kwargs: object) -> TransactionLink:
-    kwargs.setdefault("retry", FAST)
+    kwargs.setdefault("retry", FAST_RETRY)
     return TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
 
 
 def key_client(fake: FakeTransactionLink, **kwargs: object) -> TransactionLink:
-    kwargs.setdefault("retry", FAST)
+    kwargs.setdefault("retry", FAST_RETRY)
     return TransactionLink(ApiKey(fake.api_key, fake.api_secret), base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -190,7 +188,7 @@ async def test_creating_post_retried_after_429(fake: FakeTransactionLink) -> Non
 async def test_creating_post_retried_when_the_connection_cannot_open() -> None:
     # A port nobody listens on: the request provably never left.
     tl = TransactionLink(
-        OrganizationToken("tot_x"), base_url=f"http://127.0.0.1:{free_port()}", retry=FAST
+        OrganizationToken("tot_x"), base_url=f"http://127.0.0.1:{free_port()}", retry=FAST_RETRY
     )
     async with tl:
         with pytest.raises(TransportError) as info:
@@ -290,9 +288,15 @@ async def test_close_leaves_nothing_behind(fake: FakeTransactionLink) -> None:
     await tl.aclose()  # twice is fine
 
 
-async def test_unused_client_closes_cleanly() -> None:
-    async with TransactionLink(OrganizationToken("tot_x")):
-        pass
+async def test_unused_client_closes_cleanly(fake: FakeTransactionLink) -> None:
+    tasks_before = asyncio.all_tasks()
+    tl = TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url)
+    async with tl:
+        assert not tl.closed
+    assert tl.closed
+    assert asyncio.all_tasks() == tasks_before  # nothing left running
+    gc.collect()  # an unclosed session would raise ResourceWarning (an error in this suite)
+    assert fake.journal == []  # and an unused client never called the API
 
 
 async def test_no_secret_in_logs_or_errors(
@@ -386,7 +390,7 @@ async def test_a_failed_authorize_is_shared_by_the_callers_queued_behind_it(
                 tg.start_soon(call)
     assert len(errors) == 50
     # One renewal (with its own retries) for the whole burst, not one per caller.
-    assert fake.count("POST", "/auth/authorize") == FAST.max_attempts
+    assert fake.count("POST", "/auth/authorize") == FAST_RETRY.max_attempts
 
 
 async def test_a_wrong_secret_is_tried_once_per_burst(fake: FakeTransactionLink) -> None:

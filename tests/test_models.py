@@ -71,7 +71,7 @@ def test_execution_defaults_everything_but_id_and_status() -> None:
 def test_models_are_frozen_and_keyword_only() -> None:
     execution = WorkflowExecution(id="e", status="RUNNING")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        execution.status = "COMPLETED"  # type: ignore[misc]
+        execution.status = "COMPLETED"  # type: ignore[misc, assignment]
     with pytest.raises(TypeError):
         WorkflowExecution("e", "RUNNING")  # type: ignore[call-arg]
     assert attrs.evolve(execution, status="COMPLETED").status == "COMPLETED"
@@ -133,32 +133,38 @@ def test_models_with_json_objects_stay_hashable_and_comparable() -> None:
     assert hash(request) == hash(attrs.evolve(request))
 
 
-def test_case_and_party_details() -> None:
-    created = datetime(2024, 5, 1, tzinfo=timezone.utc)
-    case = Case(
-        case_id="c",
-        party_id="p",
-        created_date=created,
-        party_details=PartyDetails(
-            personal={"firstName": "Ada"},
-            documents=(CaseDocument(resource_id="r", resource_name="id.png"),),
-        ),
+def test_a_case_without_details_reads_as_absent_not_empty() -> None:
+    # What the SDK gives for the fields an answer left out.
+    case = Case(case_id="c")
+    assert (case.party_id, case.created_date, case.party_details) == (None, None, None)
+    details = PartyDetails()
+    assert (details.personal, details.business, details.documents) == (None, None, ())
+    assert attrs.asdict(CaseDocument()) == dict.fromkeys(
+        ("resource_id", "resource_name", "resource_path")
     )
-    assert case.party_details is not None
-    assert case.party_details.business is None
-    assert case.party_details.documents[0].resource_path is None
-    assert Case(case_id="c").party_details is None
-    assert PartyDetails().documents == ()
 
 
-def test_small_models() -> None:
-    assert Phone(country_code="+48", number="600100200").number == "600100200"
-    assert Parameters(id="p").id == "p"
-    assert ErrorDetail().code == ""
-    assert ErrorDetail().message == ""
-    response = ErrorResponse(fingerprint="f", errors=(ErrorDetail(code="C", message="m"),))
-    assert response.errors[0].code == "C"
-    assert ErrorResponse().errors == ()
+def test_party_details_with_json_objects_stay_hashable() -> None:
+    created = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    one = Case(case_id="c", created_date=created, party_details=PartyDetails(personal={"a": [1]}))
+    other = Case(case_id="c", created_date=created, party_details=PartyDetails(personal={"a": [2]}))
+    assert one != other
+    assert len({one, other}) == 2
+
+
+def test_phone_and_parameters_need_every_field_by_name() -> None:
+    with pytest.raises(TypeError):
+        Phone(country_code="+48")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Phone("+48", "600100200")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Parameters()  # type: ignore[call-arg]
+
+
+def test_error_models_default_to_empty_values() -> None:
+    # An error answer that left a part out still reads: "" codes, no fingerprint, no errors.
+    assert attrs.asdict(ErrorDetail()) == {"code": "", "message": ""}
+    assert attrs.asdict(ErrorResponse()) == {"fingerprint": None, "errors": ()}
 
 
 def test_launch_request_defaults() -> None:

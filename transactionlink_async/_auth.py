@@ -1,4 +1,8 @@
-"""Credentials, and the token keeper: single-flight refresh, early renewal and the 401 rule."""
+"""Credentials, and the token keeper: single-flight refresh, early renewal and the 401 rule.
+
+With a token share (coordination), the same holds across processes: the keeper adopts the
+shared token, and renews it for everyone when it is the first to need a new one.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import anyio
 import attrs
 
 from ._convert import ConversionError, structure
+from .coordination._guard import CoordinationUnavailable
+from .coordination._token_share import FreshToken, SharedToken, TokenShare
 from .errors import AuthenticationError, BadRequestError, InvalidResponseError
 from .models import AuthTokens
 
@@ -22,6 +28,7 @@ __all__ = [
     "Credentials",
     "OrganizationToken",
     "TokenKeeper",
+    "credentials_from_env",
     "keeper_for",
     "token_lifetime",
 ]
@@ -187,9 +194,11 @@ class JwtKeeper:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        share: TokenShare | None = None,
     ) -> None:
         self._credentials = credentials
         self._call = call
+        self._share = share
         self._clock = clock
         self._wall_clock = wall_clock
         self._token: _Token | None = None
@@ -226,66 +235,172 @@ class JwtKeeper:
 
     async def renew_after_401(self, generation: int) -> bool:
         if generation == self._generation:
-            self._token = None
-            await self._renew(generation)
+            refused, self._token = self._token, None
+            await self._renew(generation, refused=None if refused is None else refused.access)
         # Either we renewed, or another task did since the refused call: replay either way.
         return True
 
-    async def _renew(self, seen_generation: int) -> None:
+    async def _renew(self, seen_generation: int, *, refused: str | None = None) -> None:
         renewals_before = self._renewals_ended
         async with self._get_lock():
             if self._generation != seen_generation:
                 return  # another task renewed while we queued: use its token
             if self._renewals_ended != renewals_before and self._last_failure is not None:
-                # A renewal failed while we queued: one failure per burst, not one per caller.
-                raise self._last_failure
+                # A renewal failed while we queued: one failure per burst, not one per caller;
+                # each caller gets its own copy (sharing one object would pile every
+                # caller's frames onto a single traceback).
+                raise _copy_error(self._last_failure)
             try:
-                answer = await self._fetch()
+                token, refresh = await self._obtain(refused)
             except Exception as exc:
                 # (A cancelled renewal is not recorded: the next caller simply tries again.)
-                self._last_failure = exc
+                # Kept detached: no traceback, so no frames stay alive until the next success.
+                self._last_failure = _copy_error(exc)
                 self._renewals_ended += 1
                 raise
             self._last_failure = None
             self._renewals_ended += 1
-            lifetime = token_lifetime(answer, wall_now=self._wall_clock())
-            self._token = _Token(answer.access_token, renew_at(lifetime, obtained=self._clock()))
-            if answer.refresh_token:
-                self._refresh_token = answer.refresh_token
+            self._token, self._refresh_token = token, refresh
             self._generation += 1
 
-    async def _fetch(self) -> AuthTokens:
-        refresh = self._refresh_token
-        if refresh is not None:
+    async def _obtain(self, refused: str | None) -> tuple[_Token, str | None]:
+        """A new token and the refresh token to keep: the shared one, else our own."""
+        if self._share is not None:
             try:
-                return _check_answer(await self._call("/auth/refresh", {"refreshToken": refresh}))
-            except (AuthenticationError, BadRequestError) as exc:
-                logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
-                self._refresh_token = None
-        logger.debug("authorizing with the API key")
-        return _check_answer(
-            await self._call(
-                "/auth/authorize",
-                {"key": self._credentials.key, "secret": self._credentials.secret},
-            )
+                shared = await self._share.get(
+                    self._fetch_fresh, refused=refused, margin=REFRESH_MARGIN
+                )
+            except CoordinationUnavailable:
+                logger.debug("the shared token cannot be reached; renewing on our own")
+            else:
+                return self._adopt(shared)
+        answer, kept = await self._fetch(self._refresh_token, ours=True)
+        lifetime = token_lifetime(answer, wall_now=self._wall_clock())
+        token = _Token(answer.access_token, renew_at(lifetime, obtained=self._clock()))
+        return token, answer.refresh_token or kept
+
+    def _adopt(self, shared: SharedToken) -> tuple[_Token, str | None]:
+        at = None
+        if shared.expires_in is not None:
+            lifetime = shared.lifetime if shared.lifetime is not None else shared.expires_in
+            born = self._clock() - (lifetime - shared.expires_in)
+            at = renew_at(lifetime, obtained=born)
+        # A refresh token that went through the store may be spent by another process: on
+        # our own (Redis away) we refresh only with one nobody else has, else authorize.
+        refresh = shared.refresh if shared.generation is None else None
+        return _Token(shared.access, at), refresh
+
+    async def _fetch_fresh(self, refresh: str | None) -> FreshToken:
+        """A renewal for the token share, with the shared refresh token (None: authorize)."""
+        answer, kept = await self._fetch(refresh)
+        return FreshToken(
+            access=answer.access_token,
+            refresh=answer.refresh_token or kept,
+            lifetime=token_lifetime(answer, wall_now=self._wall_clock()),
+            obtained=self._clock(),
         )
 
+    async def _fetch(
+        self, refresh: str | None, *, ours: bool = False
+    ) -> tuple[AuthTokens, str | None]:
+        """Refresh (or authorize when there is nothing to refresh, or it is refused).
 
-def _check_answer(answer: Any) -> AuthTokens:
+        Returns the answer and the refresh token still worth keeping should the answer
+        bring none: the one just used, unless it was refused. A refused refresh token of
+        our own is forgotten at once, even if the authorize after it fails.
+        """
+        if refresh is not None:
+            try:
+                answer = await self._call("/auth/refresh", {"refreshToken": refresh})
+                return _check_answer(answer, "/auth/refresh"), refresh
+            except (AuthenticationError, BadRequestError) as exc:
+                logger.info("token refresh refused (HTTP %s); authorizing again", exc.status)
+            except InvalidResponseError as exc:
+                # The refresh token may be spent whatever the answer said: start afresh,
+                # as for a refusal, rather than fail every call from now on.
+                logger.info("token refresh answer unusable (%s); authorizing again", exc)
+            if ours:
+                self._refresh_token = None
+        logger.debug("authorizing with the API key")
+        answer = await self._call(
+            "/auth/authorize",
+            {"key": self._credentials.key, "secret": self._credentials.secret},
+        )
+        return _check_answer(answer, "/auth/authorize"), None
+
+
+def _check_answer(answer: Any, path: str) -> AuthTokens:
+    """The tokens of an auth answer; InvalidResponseError saying what required part is wrong.
+
+    Optional fields the SDK cannot read are read as absent (the converter's rule): a login
+    never fails over them.
+    """
     try:
         tokens = structure(answer, AuthTokens)
-    except ConversionError:
-        # The converter's message names fields only, but say less: this answer holds secrets.
-        raise InvalidResponseError("the auth endpoint answered without an accessToken") from None
+    except ConversionError as exc:
+        # The converter names fields and JSON types, never values: this answer holds secrets.
+        raise InvalidResponseError(f"POST {path} answered without a usable token: {exc}") from None
     access = tokens.access_token
     if not access or any(ord(c) < 0x21 or ord(c) == 0x7F for c in access):
         # It becomes a header value: control characters would be refused (or worse, injected).
-        raise InvalidResponseError("the auth endpoint answered with an unusable accessToken")
+        raise InvalidResponseError(
+            f"POST {path} answered with an unusable accessToken "
+            "(empty, or holding spaces or control characters)"
+        )
     return tokens
 
 
-def keeper_for(credentials: Credentials, call: AuthCall) -> TokenKeeper:
-    """The token keeper that fits these credentials."""
+def _copy_error(error: Exception) -> Exception:
+    """A new exception of `error`'s class, message and attributes, without its traceback."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    return copy
+
+
+def keeper_for(
+    credentials: Credentials, call: AuthCall, *, share: TokenShare | None = None
+) -> TokenKeeper:
+    """The token keeper that fits these credentials (API keys may share their token)."""
     if isinstance(credentials, OrganizationToken):
         return StaticKeeper(credentials)
-    return JwtKeeper(credentials, call)
+    return JwtKeeper(credentials, call, share=share)
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> Credentials:
+    """The credentials the `TRANSACTIONLINK_*` variables name; errors name the variables."""
+    token = environ.get("TRANSACTIONLINK_TOKEN")
+    key = environ.get("TRANSACTIONLINK_API_KEY")
+    secret = environ.get("TRANSACTIONLINK_API_SECRET")
+    if token:
+        if not token.startswith("tot_"):
+            raise ValueError(
+                "TRANSACTIONLINK_TOKEN must be an organization token (it starts with 'tot_'); "
+                "for an API key and secret, unset TRANSACTIONLINK_TOKEN and set "
+                "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET instead"
+            )
+        try:
+            return OrganizationToken(token)
+        except ValueError:
+            raise ValueError(
+                "TRANSACTIONLINK_TOKEN holds spaces or control characters "
+                "(a stray newline from a file?): set it to the token alone"
+            ) from None
+    if key and secret:
+        try:
+            return ApiKey(key, secret)
+        except ValueError:
+            raise ValueError(
+                "TRANSACTIONLINK_API_KEY or TRANSACTIONLINK_API_SECRET holds spaces or control "
+                "characters (a stray newline from a file?): set each to the value alone"
+            ) from None
+    if key or secret:
+        missing = "TRANSACTIONLINK_API_SECRET" if key else "TRANSACTIONLINK_API_KEY"
+        raise ValueError(
+            f"{missing} is not set: an API key needs both TRANSACTIONLINK_API_KEY and "
+            "TRANSACTIONLINK_API_SECRET (or set TRANSACTIONLINK_TOKEN to an organization token)"
+        )
+    raise ValueError(
+        "set TRANSACTIONLINK_TOKEN (an organization token, tot_...) or both "
+        "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET"
+    )

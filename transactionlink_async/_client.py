@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
 from collections.abc import Mapping
+from ssl import SSLContext
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
+import attrs
 import yarl
 
-from ._auth import ApiKey, Credentials, OrganizationToken, keeper_for
+from ._auth import ApiKey, Credentials, OrganizationToken, credentials_from_env, keeper_for
 from ._batches.wake import WakeRegistry
+from ._download.s3_session import S3Session
 from ._handle import ClientHandle, Lifecycle
-from ._ratelimit import LocalRateBudget, RateLimit
+from ._observe.events import Events
+from ._observe.hub import Observation
+from ._observe.setup import tracer_for
+from ._observe.trace import CallTrace, Observer
+from ._ratelimit import RateLimit
 from ._ratelimit.gate import RateGate
 from ._ratelimit.kinds import request_kind
 from ._ratelimit.pause import jittered
@@ -32,21 +40,43 @@ from ._retry import (
 )
 from ._session import NoAnswer, SessionSettings, Timeouts
 from ._transport import RawResponse, Transport
-from ._validate import check_base_url
+from ._validate import check_base_url, check_proxy, check_ssl_context
 from ._version import __version__
 from ._webhooks.receive import Webhooks
+from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import (
     RateLimitError,
     TransportError,
     error_for_status,
 )
 from .resources import Cases, Parameters, Workflows
+from .resources.raw import RawResources
 
-__all__ = ["DEFAULT_BASE_URL", "TransactionLink"]
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+    from typing_extensions import Unpack
+
+__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "TransactionLink"]
 
 logger = logging.getLogger("transactionlink_async")
 
 DEFAULT_BASE_URL = "https://api.transactionlink.io"
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of `TransactionLink(...)`, as `from_env(**overrides)` takes them."""
+
+    credentials: Credentials
+    base_url: str
+    retry: RetryPolicy | None
+    timeouts: Timeouts | None
+    max_connections: int
+    user_agent: str | None
+    coordination: Coordination | None
+    proxy: str | None
+    ssl: SSLContext | None
+    trust_env: bool
+    tracing: bool | TracerProvider
 
 
 class TransactionLink:
@@ -65,6 +95,11 @@ class TransactionLink:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         user_agent: str | None = None,
+        coordination: Coordination | None = None,
+        proxy: str | None = None,
+        ssl: SSLContext | None = None,
+        trust_env: bool = True,
+        tracing: bool | TracerProvider = False,
         rate_limit: RateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, (OrganizationToken, ApiKey)):
@@ -72,10 +107,8 @@ class TransactionLink:
                 "credentials must be OrganizationToken('tot_...') or ApiKey(key, secret), "
                 f"got {type(credentials).__name__}"
             )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if timeouts is not None and not isinstance(timeouts, Timeouts):
-            raise TypeError(f"timeouts must be a Timeouts, got {type(timeouts).__name__}")
+        _check_retry(retry)
+        _check_timeouts(timeouts)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
@@ -90,59 +123,137 @@ class TransactionLink:
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
         ):
             raise ValueError("user_agent must be a str without control characters")
+        if coordination is not None and not isinstance(coordination, Coordination):
+            raise TypeError(
+                "coordination must be a Coordination such as RedisCoordination(url), "
+                f"got {type(coordination).__name__}"
+            )
+        if not isinstance(trust_env, bool):
+            raise TypeError(f"trust_env must be a bool, got {type(trust_env).__name__}")
 
         self._base_url = check_base_url(base_url)
         self._base_text = str(self._base_url)
-        self._retry = retry or RetryPolicy()
         agent = f"transactionlink-async/{__version__}"
         settings = SessionSettings(
             max_connections=max_connections,
             user_agent=f"{user_agent} {agent}" if user_agent else agent,
             timeouts=timeouts or Timeouts(),
+            proxy=check_proxy(proxy),
+            ssl=check_ssl_context(ssl),
+            trust_env=trust_env,
         )
+        self._settings = settings
         self._transport = Transport(settings)
-        self._keeper = keeper_for(credentials, self._call_auth)
-        self._lifecycle = Lifecycle()
-        # One pause and one budget for the whole client (see _ratelimit.kinds).
+        wakeups = WakeRegistry()
+        self._wakeups = wakeups
+        # Clients sharing a backend (in other processes too) share its token, news and pacing.
+        self._coordination = coordination or LocalCoordination()
+        member = self._coordination.join(wakeups)
+        self._member = member
+        share = (
+            member.tokens_for(credentials.key, credentials.secret)
+            if isinstance(credentials, ApiKey)
+            else None
+        )
+        self._keeper = keeper_for(credentials, self._call_auth, share=share)
+        self._observation = Observation(tracer_for(tracing))
+        self._storage = S3Session(settings, observation=self._observation)
+        self._root_lifecycle = Lifecycle()
+        self._root_lifecycle.on_close(member.aclose)
+        self._root_lifecycle.on_close(self._storage.aclose)
+        self._parent: TransactionLink | None = None
+        # One pause, one learned pace and one RateLimit for the whole client (and through
+        # the coordination backend's budget, for every client sharing it).
         self._gate = RateGate(
-            LocalRateBudget(),
+            member.budget,
             rate_limit,
-            max_pause=self._retry.max_retry_after,
-            default_pause=self._retry.backoff_base,
+            max_pause=(retry or RetryPolicy()).max_retry_after,
+            default_pause=(retry or RetryPolicy()).backoff_base,
         )
         self._rate_limit = rate_limit
+        self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
+        # Shared with every view: one key cache, one set of wake-ups.
+        self.webhooks: Webhooks = Webhooks(self._handle)
+
+    def _bind(self, lifecycle: Lifecycle, retry: RetryPolicy, timeouts: Timeouts) -> None:
+        """Set what a client and each of its views hold for themselves."""
+        self._lifecycle = lifecycle
+        self._retry = retry
+        self._timing = self._transport.timing(timeouts)
         self._handle = handle = ClientHandle(
             send=self.send,
-            retry_policy=self._retry,
-            session_settings=settings,
-            wakeups=WakeRegistry(),
-            lifecycle=self._lifecycle,
-            current_rate=self._gate.current_rate,
+            retry_policy=retry,
+            session_settings=attrs.evolve(self._settings, timeouts=timeouts),
+            wakeups=self._wakeups,
+            news=self._member.news,
+            rate_budget=self._member.budget,
+            lifecycle=lifecycle,
+            storage=self._storage.with_timeouts(timeouts),
+            observation=self._observation,
         )
         self.cases: Cases = Cases(handle)
         self.parameters: Parameters = Parameters(handle)
         self.workflows: Workflows = Workflows(handle)
-        self.webhooks: Webhooks = Webhooks(handle)
+        self._raw: RawResources | None = None
+
+    def with_options(
+        self, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+    ) -> TransactionLink:
+        """A view of this client that overrides only what it names.
+
+        It shares the connection pools, the token, the coordination, the webhooks and
+        the event hooks of this client. Closing the view closes nothing but the view;
+        closing this client closes its views.
+
+        >>> patient = tl.with_options(timeouts=Timeouts(read=120.0))
+        >>> await patient.workflows.download_result(execution_id, "result.json")
+        """
+        self._check_open()
+        _check_retry(retry)
+        _check_timeouts(timeouts)
+        # Everything the client holds is shared (pools, token, limits, coordination),
+        # then the view rebinds its own retry policy, timeouts, lifecycle and resources.
+        view = copy.copy(self)
+        view._parent = self
+        view._bind(
+            Lifecycle(parent=self._lifecycle),
+            retry or self._retry,
+            timeouts or self._handle.session_settings.timeouts,
+        )
+        return view
+
+    @property
+    def with_raw_response(self) -> RawResources:
+        """The resource calls, returning an `APIResponse` (status, headers, parsed model).
+
+        >>> answer = await tl.with_raw_response.workflows.get(execution_id)
+        >>> answer.headers.get("X-Request-Id"), answer.parsed.status
+        """
+        if self._raw is None:
+            self._raw = RawResources(self.cases, self.parameters, self.workflows)
+        return self._raw
+
+    @property
+    def events(self) -> Events:
+        """Request and answer hooks: `tl.events.on_response(hook)` (shared with views)."""
+        return self._observation.events
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> TransactionLink:
-        """A client configured from `TRANSACTIONLINK_*` environment variables."""
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> TransactionLink:
+        """A client configured from `TRANSACTIONLINK_*` environment variables.
+
+        Any argument of `TransactionLink(...)` may be given to override or complete them.
+        `TRANSACTIONLINK_REDIS_URL`, when set, gives it a RedisCoordination on that URL.
+        """
         if "credentials" not in overrides:
-            token = os.environ.get("TRANSACTIONLINK_TOKEN")
-            key = os.environ.get("TRANSACTIONLINK_API_KEY")
-            secret = os.environ.get("TRANSACTIONLINK_API_SECRET")
-            if token:
-                overrides["credentials"] = OrganizationToken(token)
-            elif key and secret:
-                overrides["credentials"] = ApiKey(key, secret)
-            else:
-                raise ValueError(
-                    "set TRANSACTIONLINK_TOKEN (an organization token, tot_...) or both "
-                    "TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET"
-                )
+            overrides["credentials"] = credentials_from_env(os.environ)
         base_url = os.environ.get("TRANSACTIONLINK_BASE_URL")
         if base_url and "base_url" not in overrides:
             overrides["base_url"] = base_url
+        redis_url = os.environ.get("TRANSACTIONLINK_REDIS_URL")
+        if redis_url and "coordination" not in overrides:
+            # Every worker process started with the same environment then acts as one.
+            overrides["coordination"] = RedisCoordination(redis_url)
         return cls(**overrides)
 
     def __repr__(self) -> str:
@@ -162,6 +273,11 @@ class TransactionLink:
         return self._rate_limit
 
     @property
+    def coordination(self) -> Coordination:
+        """The backend this client shares its token, news and pacing through."""
+        return self._coordination
+
+    @property
     def closed(self) -> bool:
         return self._lifecycle.closed
 
@@ -178,8 +294,15 @@ class TransactionLink:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection the client holds; later calls raise ClientClosedError."""
+        """Close every connection the client holds (its share of a coordination backend
+        too); later calls raise ClientClosedError.
+
+        On a view (see `with_options`) this closes the view only.
+        """
         if self._lifecycle.closed:
+            return
+        if self._parent is not None:
+            await self._lifecycle.close()
             return
         # Shielded: a cancelled shutdown must still release sockets.
         self._gate.close()
@@ -195,8 +318,28 @@ class TransactionLink:
         return yarl.URL(self._base_text + path, encoded=True)
 
     async def send(self, request: ApiRequest) -> RawResponse:
-        """Send an API request: credentials, the 401 rule, retries; raise on error answers."""
-        self._check_open()
+        """Send an API request: credentials, the 401 rule, retries; raise on error answers.
+
+        Closing the client ends it at once, even mid-answer, with ClientClosedError.
+        """
+        # None unless a hook is subscribed or tracing is on: then the call is told all.
+        observer = self._observation.current
+        with self._lifecycle.in_flight():
+            if observer is None:
+                return await self._send(request, None)
+            return await self._send_observed(request, observer)
+
+    async def _send_observed(self, request: ApiRequest, observer: Observer) -> RawResponse:
+        call = observer.call(request.method, self.url_for(request.path), target="api")
+        try:
+            response = await self._send(request, call)
+        except BaseException as exc:
+            call.end(exc)
+            raise
+        call.end(None)
+        return response
+
+    async def _send(self, request: ApiRequest, call: CallTrace | None) -> RawResponse:
         body = encode_body(request) if request.has_body else None
         headers = {"Accept": request.accept}
         if body is not None:
@@ -213,14 +356,23 @@ class TransactionLink:
             generation = 0
             if request.authenticated:
                 headers["Authorization"], generation = await self._keeper.authorization()
+            if call is not None:
+                call.attempt(attempt)
             try:
                 response = await self._transport.request(
-                    request.method, url, headers=headers, body=body, max_body=request.max_body
+                    request.method,
+                    url,
+                    headers=headers,
+                    body=body,
+                    max_body=request.max_body,
+                    timing=self._timing,
                 )
             except NoAnswer as exc:
                 logger.debug(
                     "%s %s: no answer (%s), attempt %d", request.method, request.path, exc, attempt
                 )
+                if call is not None:
+                    call.failed(str(exc))
                 decision = decide_retry(
                     self._retry, mode=request.mode, attempt=attempt, failure=exc.failure
                 )
@@ -234,6 +386,8 @@ class TransactionLink:
                     response.status,
                     attempt,
                 )
+                if call is not None:
+                    call.answered(response.status, response.headers)
                 if request.on_answer is not None:
                     request.on_answer(response.status, response.headers)
                 if response.status < 400:
@@ -248,6 +402,8 @@ class TransactionLink:
                     # Refused credentials did nothing on the server: one replay is always safe.
                     replayed_after_401 = True
                     attempt -= 1
+                    if call is not None:
+                        call.renewed()
                     continue
                 paused = await self._gate.answered(
                     kind,
@@ -272,6 +428,8 @@ class TransactionLink:
                     # sometimes a little later.
                     decision = RetryIn(jittered(decision.delay))
             logger.debug("%s %s: retrying in %.2fs", request.method, request.path, decision.delay)
+            if call is not None:
+                call.retrying(decision.delay)
             await self._gate.sleep(decision.delay)
 
     async def send_json(self, request: ApiRequest) -> Any:
@@ -281,8 +439,20 @@ class TransactionLink:
 
     async def _call_auth(self, path: str, payload: Mapping[str, Any]) -> Any:
         return await self.send_json(
-            ApiRequest(method="POST", path=path, json=dict(payload), authenticated=False)
+            ApiRequest(
+                method="POST", path=path, json=dict(payload), authenticated=False, secret=True
+            )
         )
+
+
+def _check_retry(retry: object) -> None:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+
+
+def _check_timeouts(timeouts: object) -> None:
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise TypeError(f"timeouts must be a Timeouts, got {type(timeouts).__name__}")
 
 
 def _transport_error(
@@ -317,7 +487,16 @@ def _status_error(
         url=url,
         body=response.body,
         retry_after=retry_after,
+        secrets=_sent_values(request) if request.secret else None,
     )
     if isinstance(error, RateLimitError) and isinstance(decision, RetryAfterTooLong):
         error.args = (f"{error.args[0]}; the API asks to wait {decision.retry_after:.0f}s",)
     return error
+
+
+def _sent_values(request: ApiRequest) -> list[str]:
+    """The string values of a request's JSON object body (an auth call's key, secret...)."""
+    body = request.json
+    if not isinstance(body, Mapping):
+        return []
+    return [value for value in body.values() if isinstance(value, str)]

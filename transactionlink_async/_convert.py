@@ -1,5 +1,8 @@
 """The cattrs converter: the API's camelCase JSON <-> the SDK's attrs models."""
 
+import contextlib
+import logging
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +27,7 @@ from .models import (
     ErrorResponse,
     LaunchRequest,
     Parameters,
+    UnknownStatus,
     WorkflowExecution,
     WorkflowStatus,
     status_from_text,
@@ -40,8 +44,14 @@ __all__ = [
 
 T = TypeVar("T")
 
+logger = logging.getLogger("transactionlink_async")
+
+#: (model, field) pairs whose unreadable values were logged already: once each, bounded.
+_UNREADABLE_LOGGED: set[tuple[str, str]] = set()
+_UNREADABLE_LOG_LIMIT = 256
+
 _JSON_OBJECT = Mapping[str, Any]
-_STATUS_TYPE = WorkflowStatus | str
+_STATUS_TYPE = WorkflowStatus | UnknownStatus
 _NUMBER_TYPE = int | float
 
 
@@ -112,16 +122,20 @@ def _structure_str(value: Any, _: Any) -> str:
 
 
 def _structure_float(value: Any, _: Any) -> float:
+    number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
     # Numbers quoted as strings happen in auth answers; refusing them would fail a login
     # over a field the SDK can do without.
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise _Invalid(f"expected a number, got {_json_type(value)}")
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if number is None:
+        raise _Invalid(f"expected a number, got {_json_type(value)}")
+    # NaN and infinity (json.loads reads them, so does float()) are no durations.
+    if not math.isfinite(number):
+        raise _Invalid("expected a finite number")
+    return number
 
 
 def _structure_int(value: Any, _: Any) -> int:
@@ -137,7 +151,7 @@ def _structure_number(value: Any, _: Any) -> int | float:
     raise _Invalid(f"expected a number, got {_json_type(value)}")
 
 
-def _structure_status(value: Any, _: Any) -> WorkflowStatus | str:
+def _structure_status(value: Any, _: Any) -> WorkflowStatus | UnknownStatus:
     if isinstance(value, str):
         # An unknown status is kept as its raw string: the API may add statuses, and
         # a poller must not crash on one.
@@ -238,8 +252,15 @@ def _unstructure_tuple_factory(tp: Any) -> Callable[[tuple[Any, ...]], list[Any]
 
 def _structure_attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     # Every attrs model maps snake_case fields to the API's camelCase keys; unknown keys
-    # are ignored (the API adds fields without notice).
-    renames: Any = {a.name: override(rename=json_name(a.name)) for a in attrs.fields(cls)}
+    # are ignored (the API adds fields without notice). A field that may be absent (it
+    # has a default) is read leniently: see _lenient_field_hook.
+    attrs.resolve_types(cls)
+    renames: Any = {
+        a.name: override(rename=json_name(a.name))
+        if a.default is attrs.NOTHING
+        else override(rename=json_name(a.name), struct_hook=_lenient_field_hook(cls, a))
+        for a in attrs.fields(cls)
+    }
     generated = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **renames)
 
     def structure_model(value: Any, _: Any) -> Any:
@@ -252,8 +273,58 @@ def _structure_attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     return structure_model
 
 
+def _lenient_field_hook(
+    cls: type[Any], attribute: "attrs.Attribute[Any]"
+) -> Callable[[Any, Any], Any]:
+    """The hook of a field that may be absent: an unreadable value reads as absent.
+
+    The API's own schema allows answers the SDK cannot read (`"expiresAt": "string"`), and
+    a creating call that failed over a field it can do without would lose what it created.
+    Such a value is logged once at DEBUG (its field, never the value) and left at default.
+    """
+    inner = converter.get_structure_hook(attribute.type)
+    default: Any = attribute.default
+    factory = default.factory if isinstance(default, attrs.Factory) else None  # type: ignore[arg-type]
+    model, key = cls.__name__, json_name(attribute.name)
+
+    def structure_lenient(value: Any, tp: Any) -> Any:
+        try:
+            return inner(value, tp)
+        except _CONVERSION_FAILURES as exc:
+            _log_unreadable(model, key, exc)
+            return factory() if factory is not None else default
+
+    return structure_lenient
+
+
+def _log_unreadable(model: str, key: str, exc: BaseException) -> None:
+    if (model, key) in _UNREADABLE_LOGGED or len(_UNREADABLE_LOGGED) >= _UNREADABLE_LOG_LIMIT:
+        return
+    _UNREADABLE_LOGGED.add((model, key))
+    path, reason = next(_problems(exc, key), (key, "invalid value"))
+    logger.debug("an answer's %s.%s is unreadable (%s): read as absent", model, path, reason)
+
+
+def _is_json_object(tp: Any) -> bool:
+    return bool(tp == _JSON_OBJECT or tp == _JSON_OBJECT | None)
+
+
+def _unstructure_json_object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    # The caller's free-form JSON is handed on as it is (a shallow dict): walking it here
+    # would fail on nesting or cycles with a RecursionError, and would convert some values
+    # (datetimes) that bodies built without a model then could not take. Encoding the body
+    # (`_request.encode_body`) applies one rule to every body.
+    return None if value is None else dict(value)
+
+
 def _unstructure_attrs_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
-    renames: Any = {a.name: override(rename=json_name(a.name)) for a in attrs.fields(cls)}
+    attrs.resolve_types(cls)
+    renames: Any = {
+        a.name: override(rename=json_name(a.name), unstruct_hook=_unstructure_json_object)
+        if _is_json_object(a.type)
+        else override(rename=json_name(a.name))
+        for a in attrs.fields(cls)
+    }
     generated = make_dict_unstructure_fn(cls, converter, **renames)
 
     def unstructure_model(value: Any) -> dict[str, Any]:
@@ -321,6 +392,8 @@ def _unstructure_launch_request_factory(cls: type[Any]) -> Callable[[Any], dict[
 
     def unstructure_launch_request(value: LaunchRequest) -> dict[str, Any]:
         body = unstructure_model(value)
+        # The journal's name for the request, not an API field.
+        body.pop("key", None)
         # POST /workflows requires `parameters`, even when there are none.
         body.setdefault("parameters", {})
         return body
@@ -345,6 +418,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t == _NUMBER_TYPE, _structure_number)
     conv.register_structure_hook_func(lambda t: t == _JSON_OBJECT, _structure_json_object)
     conv.register_unstructure_hook(WorkflowStatus, lambda s: s.value)
+    conv.register_unstructure_hook(UnknownStatus, str)
     conv.register_structure_hook(Parameters, _structure_parameters)
     conv.register_structure_hook(ErrorResponse, _structure_error_response)
     conv.register_structure_hook(ErrorDetail, _structure_error_detail)

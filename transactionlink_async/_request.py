@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
+from ._datetimes import format_datetime
 from ._retry import RetryMode
 from .errors import InvalidResponseError
 
@@ -29,6 +31,8 @@ class ApiRequest:
     json: Any = NO_BODY
     mode: RetryMode = RetryMode.IDEMPOTENT
     authenticated: bool = True
+    #: The body and the answers hold secrets (auth calls): errors never quote them.
+    secret: bool = False
     accept: str = "application/json"
     #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
     max_body: int | None = None
@@ -41,12 +45,29 @@ class ApiRequest:
         return self.json is not NO_BODY
 
 
+def _json_value(value: object) -> object:
+    """What the standard encoder cannot write itself: aware datetimes, any Mapping."""
+    if isinstance(value, datetime):
+        return format_datetime(value)  # ISO 8601 in UTC; ValueError for a naive one
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def encode_body(request: ApiRequest) -> bytes:
-    """The request's JSON, or a clear error before anything is sent."""
+    """The request's JSON, or a clear error before anything is sent.
+
+    The one rule for every body: JSON values, any Mapping, and aware datetimes (written
+    in UTC with "Z"); nothing nested deeper than Python can walk, and no cycles.
+    """
     try:
         # NaN and Infinity are not JSON: the API would refuse them, so refuse them here.
-        return json.dumps(request.json, allow_nan=False).encode()
-    except ValueError as exc:
+        return json.dumps(request.json, allow_nan=False, default=_json_value).encode()
+    except RecursionError:
+        raise ValueError(
+            f"{request.method} {request.path}: the body is nested too deeply to send"
+        ) from None
+    except ValueError as exc:  # a cycle ("Circular reference detected"), NaN, naive datetime
         raise ValueError(
             f"{request.method} {request.path}: the body is not valid JSON: {exc}"
         ) from None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import math
 import random
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 import attrs
+
+from ._validate import check_number
 
 __all__ = [
     "Failure",
@@ -27,13 +30,11 @@ Random = Callable[[float, float], float]
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+    check_number(attribute.name, value, above=0)
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    check_number(attribute.name, value, at_least=0)
 
 
 @attrs.frozen(kw_only=True)
@@ -69,13 +70,11 @@ class PollPolicy:
 
     @multiplier.validator
     def _check_multiplier(self, _: attrs.Attribute[float], value: float) -> None:
-        if value < 1:
-            raise ValueError(f"multiplier must be >= 1, got {value!r}")
+        check_number("multiplier", value, at_least=1)
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
-        if not 0 <= value < 1:
-            raise ValueError(f"jitter must be in [0, 1), got {value!r}")
+        check_number("jitter", value, at_least=0, below=1)
 
 
 class RetryMode(enum.Enum):
@@ -229,5 +228,9 @@ def poll_delay(
     if retry_after is not None and policy.honour_retry_after:
         # "Retry-After: 0" or a date in the past (clock skew) must not turn a wait into a spin.
         return max(retry_after, policy.initial)
-    base = min(policy.maximum, policy.initial * policy.multiplier ** min(poll_number, 200))
+    try:
+        growth = float(policy.multiplier) ** min(poll_number, 200)
+    except OverflowError:  # a large multiplier passes any ceiling in a few polls
+        growth = math.inf
+    base = min(policy.maximum, policy.initial * growth)
     return max(0.0, base * (1.0 + rand(-policy.jitter, policy.jitter)))

@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+import urllib.request
 from typing import Any
 
 import aiohttp
 import attrs
+import yarl
 
 from ._deadline import watchdog_supported
 from ._retry import Failure
+from ._validate import check_number
 from .errors import ClientClosedError
 
-__all__ = ["LazySession", "NoAnswer", "SessionSettings", "Timeouts", "describe", "no_answer"]
+__all__ = [
+    "EnvironmentProxies",
+    "LazySession",
+    "NoAnswer",
+    "SessionSettings",
+    "Timeouts",
+    "bypasses_proxy",
+    "describe",
+    "no_answer",
+    "read_at_most",
+]
 
 
 def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"Timeouts.{attribute.name} must be > 0 or None, got {value!r}")
+    if value is not None:
+        # Infinity is refused too (aiohttp's timers overflow on it): None means no limit.
+        check_number(f"Timeouts.{attribute.name} (None for no limit)", value, above=0)
 
 
 @attrs.frozen(kw_only=True)
@@ -46,11 +61,18 @@ class Timeouts:
 
 @attrs.frozen(kw_only=True)
 class SessionSettings:
-    """What every session of one client shares: pool size, User-Agent and time limits."""
+    """What every session of one client shares: pool, User-Agent, time limits and network."""
 
     max_connections: int
     user_agent: str
     timeouts: Timeouts
+    #: Every request goes through this HTTP(S) proxy (None: see `trust_env`).
+    proxy: yarl.URL | None = attrs.field(default=None, repr=False)
+    #: Certificates trusted for HTTPS (None: the system's default store).
+    ssl: ssl.SSLContext | None = attrs.field(default=None, repr=False)
+    #: Read HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as requests and httpx do (once, when the
+    #: session is made); an explicit `proxy` wins.
+    trust_env: bool = True
 
 
 class NoAnswer(Exception):
@@ -65,6 +87,15 @@ def describe(exc: BaseException) -> str:
     """A short description of a transport failure, free of URLs and headers."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            "the server's TLS certificate is not trusted "
+            "(pass ssl=an SSLContext that trusts its CA, e.g. a corporate CA bundle)"
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return "could not connect to the proxy"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused the connection (HTTP {exc.status})"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -80,6 +111,87 @@ def no_answer(exc: aiohttp.ClientError | asyncio.TimeoutError) -> NoAnswer:
         # The connection was never opened: the request provably did not leave.
         return NoAnswer(Failure.NOT_SENT, describe(exc))
     return NoAnswer(Failure.NO_ANSWER, describe(exc))
+
+
+def bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether NO_PROXY (`example.com,.internal,10.0.0.1,host:8443,*`) names this host."""
+    host = host.lower().strip("[]")
+    for entry in no_proxy.lower().replace(" ", "").split(","):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".").strip("[]")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+class EnvironmentProxies:
+    """The proxy the environment names for each origin (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+
+    Read once: aiohttp's own `trust_env` reads the environment and ~/.netrc in a worker
+    thread for every request (two thread hops per call), and would add a netrc
+    Authorization header, which the storage must never get.
+    """
+
+    _CACHE_LIMIT = 256
+
+    def __init__(self, proxies: dict[str, str]) -> None:
+        self._proxies = proxies
+        self._chosen: dict[tuple[str, str, int | None], yarl.URL | None] = {}
+
+    @classmethod
+    def from_environment(cls) -> EnvironmentProxies | None:
+        """The environment's proxies, or None when it names none."""
+        proxies = urllib.request.getproxies_environment()
+        if not any(scheme in proxies for scheme in ("http", "https", "all")):
+            return None
+        return cls(proxies)
+
+    def for_url(self, url: yarl.URL) -> yarl.URL | None:
+        key = (url.scheme, url.raw_host or "", url.port)
+        try:
+            return self._chosen[key]
+        except KeyError:
+            pass
+        chosen = self._choose(url)
+        if len(self._chosen) >= self._CACHE_LIMIT:
+            self._chosen.clear()
+        self._chosen[key] = chosen
+        return chosen
+
+    def _choose(self, url: yarl.URL) -> yarl.URL | None:
+        if bypasses_proxy(url.raw_host or "", url.port, self._proxies.get("no", "")):
+            return None
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy:
+            return None
+        try:
+            chosen = yarl.URL(proxy if "://" in proxy else f"http://{proxy}")
+        except (ValueError, TypeError):
+            return None
+        return chosen if chosen.scheme in ("http", "https") and chosen.host else None
+
+
+async def read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """A body read to its end or to `limit` bytes, whichever comes first.
+
+    One `content.read(limit)` returns only what has arrived so far: an error body sent in
+    two pieces (or chunked) would lose its second half, and with it the details.
+    """
+    parts: list[bytes] = []
+    held = 0
+    while held < limit:
+        part = await content.read(limit - held)
+        if not part:
+            break
+        parts.append(part)
+        held += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class LazySession:
@@ -102,6 +214,8 @@ class LazySession:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        #: The environment's proxies (None when there are none, or `proxy` is explicit).
+        self.environment_proxies: EnvironmentProxies | None = None
 
     @property
     def settings(self) -> SessionSettings:
@@ -114,16 +228,24 @@ class LazySession:
             raise ClientClosedError("this TransactionLink client is closed; create a new one")
         loop = asyncio.get_running_loop()
         if self._session is None:
+            settings = self._settings
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._settings.max_connections, limit_per_host=0
+                    limit=settings.max_connections,
+                    limit_per_host=0,
+                    ssl=True if settings.ssl is None else settings.ssl,
                 ),
                 timeout=self._timeout,
-                headers={"User-Agent": self._settings.user_agent},
+                headers={"User-Agent": settings.user_agent},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
+                proxy=settings.proxy,
+                # Never aiohttp's: see EnvironmentProxies.
+                trust_env=False,
                 **self._options,
             )
+            if settings.trust_env and settings.proxy is None:
+                self.environment_proxies = EnvironmentProxies.from_environment()
             disable_hidden_resend(session)
             self._session = session
             self._loop = loop

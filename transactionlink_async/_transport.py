@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Mapping
 
 import aiohttp
@@ -11,9 +12,9 @@ import yarl
 
 from ._deadline import Attempt, Watchdog
 from ._retry import Failure
-from ._session import LazySession, NoAnswer, SessionSettings, no_answer
+from ._session import LazySession, NoAnswer, SessionSettings, Timeouts, no_answer, read_at_most
 
-__all__ = ["BodyTooLarge", "RawResponse", "Transport"]
+__all__ = ["BodyTooLarge", "RawResponse", "Timing", "Transport"]
 
 #: How much of an error answer's body is kept (enough for any ErrorResponse).
 ERROR_BODY_LIMIT = 64 * 1024
@@ -37,32 +38,59 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-class Transport:
-    """Owns the API's aiohttp session; made lazily inside the running loop."""
+class Timing:
+    """The time limits of one `Timeouts`: what aiohttp enforces, and what the watchdog does."""
 
-    def __init__(self, settings: SessionSettings, *, watchdog: bool | None = None) -> None:
-        timeouts = settings.timeouts
-        self._watchdog: Watchdog | None = None
+    def __init__(self, timeouts: Timeouts, *, watchdog: bool | None = None) -> None:
+        self.timeouts = timeouts
+        self.watchdog: Watchdog | None = None
         if timeouts.watched() if watchdog is None else watchdog:
             # aiohttp keeps only the connect limit; the watchdog holds total and read.
             read = timeouts.read
-            self._watchdog = Watchdog(
+            self.watchdog = Watchdog(
                 total=timeouts.total,
                 idle=read,
                 # aiohttp starts the read limit once the request is written; the watchdog
                 # cannot see that moment, so it allows the connect limit on top.
                 first_idle=None if read is None else read + (timeouts.connect or 0.0),
             )
-            client_timeout = aiohttp.ClientTimeout(
+            self.client_timeout = aiohttp.ClientTimeout(
                 total=None, connect=timeouts.connect, sock_read=None
             )
         else:
-            client_timeout = timeouts.client_timeout()
-        self._session = LazySession(settings, timeout=client_timeout)
+            self.client_timeout = timeouts.client_timeout()
+        #: Given with each request; None for the session's own (its default timing).
+        self.per_request: aiohttp.ClientTimeout | None = None
+
+    def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
+
+
+class Transport:
+    """Owns the API's aiohttp session; made lazily inside the running loop."""
+
+    def __init__(self, settings: SessionSettings, *, watchdog: bool | None = None) -> None:
+        self._watchdog_choice = watchdog
+        self.default_timing = self._default = Timing(settings.timeouts, watchdog=watchdog)
+        # Views of the client with other timeouts share the pool, each with its own timing.
+        self._timings: weakref.WeakValueDictionary[Timeouts, Timing] = weakref.WeakValueDictionary()
+        self._session = LazySession(settings, timeout=self._default.client_timeout)
 
     @property
     def settings(self) -> SessionSettings:
         return self._session.settings
+
+    def timing(self, timeouts: Timeouts) -> Timing | None:
+        """The timing of requests sent with `timeouts`; None for the transport's own."""
+        if timeouts == self._default.timeouts:
+            return None
+        timing = self._timings.get(timeouts)
+        if timing is None:
+            timing = Timing(timeouts, watchdog=self._watchdog_choice)
+            timing.per_request = timing.client_timeout
+            self._timings[timeouts] = timing
+        return timing
 
     async def request(
         self,
@@ -72,20 +100,37 @@ class Transport:
         headers: Mapping[str, str],
         body: bytes | None = None,
         max_body: int | None = None,
+        timing: Timing | None = None,
     ) -> RawResponse:
         """Send once; raise NoAnswer when no complete answer came, BodyTooLarge past max_body."""
         session = self._session.get()
-        watchdog = self._watchdog
+        if timing is None:
+            timing = self._default
+        watchdog = timing.watchdog
         attempt = None if watchdog is None else watchdog.start()
         try:
-            async with session.request(
-                method, url, headers=headers, data=body, allow_redirects=False
-            ) as response:
+            proxies = self._session.environment_proxies
+            proxy = None if proxies is None else proxies.for_url(url)
+            if timing.per_request is None and proxy is None:
+                sending = session.request(
+                    method, url, headers=headers, data=body, allow_redirects=False
+                )
+            else:
+                sending = session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=timing.per_request or timing.client_timeout,
+                    proxy=proxy,
+                )
+            async with sending as response:
                 if watchdog is not None:
                     watchdog.progress(attempt)
                 if response.status >= 400:
                     # An error answer is never "the result": read enough to explain it.
-                    data = await response.content.read(ERROR_BODY_LIMIT)
+                    data = await read_at_most(response.content, ERROR_BODY_LIMIT)
                 elif watchdog is None:
                     data = await _read_body(response, max_body)
                 else:
@@ -102,8 +147,9 @@ class Transport:
                 watchdog.finish(attempt)
 
     async def aclose(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.close()
+        self._default.close()
+        for timing in list(self._timings.values()):
+            timing.close()
         await self._session.aclose()
 
 

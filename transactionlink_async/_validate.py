@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +18,10 @@ __all__ = [
     "check_base_url",
     "check_expires_at",
     "check_id",
+    "check_number",
     "check_optional_str",
+    "check_proxy",
+    "check_ssl_context",
     "check_text",
     "is_loopback_host",
 ]
@@ -66,6 +71,42 @@ def check_mapping(name: str, value: object) -> Mapping[str, Any]:
         if not isinstance(key, str):
             raise TypeError(f"{name} keys must be str, got {type(key).__name__}")
     return value
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+) -> float:
+    """A finite real number in the range given; TypeError/ValueError saying what is allowed.
+
+    NaN passes every comparison-based check (all comparisons are False) and infinity
+    passes "> 0": both must be refused by name, or they turn into a busy loop or an
+    OverflowError far from where they were given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    bounds = [
+        f"{sign} {limit:g}"
+        for sign, limit in ((">", above), (">=", at_least), ("<", below))
+        if limit is not None
+    ]
+    allowed = " ".join(["a finite number", " and ".join(bounds)])
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if (
+        not math.isfinite(number)
+        or (above is not None and not number > above)
+        or (at_least is not None and not number >= at_least)
+        or (below is not None and not number < below)
+    ):
+        raise ValueError(f"{name} must be {allowed.strip()}, got {value!r}")
+    return number
 
 
 def check_concurrency(concurrency: object, *, allow_none: bool) -> int | None:
@@ -131,3 +172,34 @@ def check_base_url(value: object) -> yarl.URL:
             "(http is allowed only to loopback addresses, for tests)"
         )
     return url.with_path(url.path.rstrip("/"))
+
+
+def check_proxy(value: object) -> yarl.URL | None:
+    """An http(s) proxy URL (credentials allowed, never echoed back), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, yarl.URL)):
+        raise TypeError(f"proxy must be a str URL or None, got {type(value).__name__}")
+    try:
+        url = yarl.URL(value)
+    except (ValueError, TypeError):
+        raise ValueError("proxy must be a URL such as 'http://proxy.example:3128'") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        # The URL may carry the proxy's password: it is not repeated in the message.
+        raise ValueError(
+            "proxy must be an http:// or https:// URL with a host, "
+            "such as 'http://proxy.example:3128' (SOCKS proxies are not supported)"
+        )
+    if url.path not in ("", "/") or url.query_string or url.fragment:
+        raise ValueError("proxy must be a proxy's address only, without a path or query")
+    return url
+
+
+def check_ssl_context(value: object) -> ssl.SSLContext | None:
+    """An SSLContext for HTTPS, or None for the system's trust store."""
+    if value is None or isinstance(value, ssl.SSLContext):
+        return value
+    raise TypeError(
+        "ssl must be an ssl.SSLContext (e.g. ssl.create_default_context(cafile='ca.pem')) "
+        f"or None, got {type(value).__name__}"
+    )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ._convert import structure
-from .models import ErrorDetail, ErrorResponse
+from .models import ErrorDetail, ErrorResponse, WorkflowExecution
 
 __all__ = [
     "APIError",
@@ -16,6 +16,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "InvalidResponseError",
+    "LaunchInDoubtError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -106,11 +107,11 @@ class InvalidResponseError(TransportError):
 
 
 class WaitTimeoutError(TransactionLinkError, TimeoutError):
-    """`wait_for_completion` ran out of time; `.last` is the last execution seen."""
+    """`wait_for_completion` ran out of time; `.last` is the last execution seen (or None)."""
 
-    def __init__(self, message: str, *, last: Any = None) -> None:
+    def __init__(self, message: str, *, last: WorkflowExecution | None = None) -> None:
         super().__init__(message)
-        self.last = last
+        self.last: WorkflowExecution | None = last
 
 
 class ResultTooLargeError(TransactionLinkError):
@@ -132,6 +133,24 @@ class WebhookVerificationError(TransactionLinkError):
 
 class WebhookKeyUnavailableError(WebhookVerificationError):
     """The delivery's signing key could not be fetched now; answer 503 so the sender retries."""
+
+
+class LaunchInDoubtError(TransactionLinkError):
+    """A journaled launch may have reached the API, and no answer was recorded for it.
+
+    It is never resent on its own: find out whether the execution exists (the API, the
+    dashboard), then record it with `await journal.resolve(key, execution_id)`, or with
+    `resolve(key, None)` when it was not launched, so that the next run sends it.
+    """
+
+    def __init__(self, key: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"the launch of key {key!r} may have reached the API, but no answer was "
+            "recorded: check whether it exists, then call journal.resolve(key, execution_id) "
+            "(or resolve(key, None) if it was not launched, so that the next run sends it)"
+        )
+        self.key = key
 
 
 class ClientClosedError(TransactionLinkError):
@@ -166,6 +185,17 @@ def _parse_error_body(body: bytes) -> tuple[str | None, tuple[ErrorDetail, ...]]
     return parsed.fingerprint, parsed.errors
 
 
+#: Shorter values are not blanked out of messages (they would mangle them, and hide nothing).
+_SECRET_MIN = 4
+
+
+def _blanked(text: str, secrets: Collection[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= _SECRET_MIN:
+            text = text.replace(secret, "…")
+    return text
+
+
 def error_for_status(
     *,
     status: int,
@@ -173,14 +203,30 @@ def error_for_status(
     url: str,
     body: bytes,
     retry_after: float | None = None,
+    secrets: Collection[str] | None = None,
 ) -> APIError:
-    """Build the right `APIError` subclass for an error answer, whatever its body."""
+    """Build the right `APIError` subclass for an error answer, whatever its body.
+
+    With `secrets` (an auth call's answer, and the values it sent), the body is never
+    quoted as it is, and those values are blanked out of the API's own messages: an
+    endpoint (or a proxy before it) may echo what it was sent.
+    """
     cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
     fingerprint, details = _parse_error_body(body)
+    if secrets is not None:
+        details = tuple(
+            ErrorDetail(code=_blanked(d.code, secrets), message=_blanked(d.message, secrets))
+            for d in details
+        )
     what = "; ".join(f"{d.code}: {d.message}" if d.code else d.message for d in details)
     if not what:
         snippet = body[:200].decode("utf-8", "replace").strip()
-        what = "no error details in the answer" if not snippet else f"answer: {snippet!r}"
+        if not snippet:
+            what = "no error details in the answer"
+        elif secrets is not None:
+            what = f"an answer of {len(body)} bytes, not shown (it may hold secrets)"
+        else:
+            what = f"answer: {snippet!r}"
     message = f"{method} {url} failed with HTTP {status}: {what}"
     hint = _HINTS.get(cls)
     if hint:

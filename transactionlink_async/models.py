@@ -19,6 +19,7 @@ __all__ = [
     "Parameters",
     "PartyDetails",
     "Phone",
+    "UnknownStatus",
     "WorkflowExecution",
     "WorkflowStatus",
     "is_final_status",
@@ -62,9 +63,45 @@ _FINAL_STATUSES = frozenset(
 _STATUS_BY_VALUE: Mapping[str, WorkflowStatus] = {s.value: s for s in WorkflowStatus}
 
 
-def status_from_text(text: str) -> WorkflowStatus | str:
-    """The known status named by `text`, or `text` itself: unknown statuses are kept."""
-    return _STATUS_BY_VALUE.get(text, text)
+class UnknownStatus(str):
+    """A status the SDK does not know, kept as the API's word (a `str`); never final.
+
+    Its own type, so that `WorkflowStatus | UnknownStatus` stays a union for type
+    checkers (`WorkflowStatus | str` collapses to `str`, as the enum is a str):
+
+    >>> match execution.status:
+    ...     case WorkflowStatus.COMPLETED: ...
+    ...     case UnknownStatus(): ...
+    """
+
+    __slots__ = ()
+
+    @property
+    def is_final(self) -> bool:
+        """Always False: a status the SDK does not know does not end a wait."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"UnknownStatus({str.__repr__(self)})"
+
+
+#: What an execution's `status` holds.
+Status = WorkflowStatus | UnknownStatus
+
+
+def status_from_text(text: str) -> WorkflowStatus | UnknownStatus:
+    """The known status named by `text`, else `text` kept as an UnknownStatus."""
+    known = _STATUS_BY_VALUE.get(text)
+    if known is not None:
+        return known
+    return text if isinstance(text, UnknownStatus) else UnknownStatus(text)
+
+
+def _as_status(value: WorkflowStatus | str) -> WorkflowStatus | UnknownStatus:
+    # Statuses built by hand (`status="RUNNING"`) become what the API's would.
+    if isinstance(value, WorkflowStatus):
+        return value
+    return status_from_text(value)
 
 
 def is_final_status(status: WorkflowStatus | str) -> bool:
@@ -95,12 +132,13 @@ def _json_object_field() -> Any:
 class WorkflowExecution:
     """One run of a workflow definition, as `GET /workflows/{id}` and the launch calls answer.
 
-    `status` is a `WorkflowStatus`, or the raw string when the API sends one the SDK does
-    not know. `token` (interactive runs) is a secret and is kept out of `repr()`.
+    `status` is a `WorkflowStatus`, or an `UnknownStatus` (the raw string) when the API
+    sends one the SDK does not know; given as a plain string, it becomes one of the two.
+    `token` (interactive runs) is a secret and is kept out of `repr()`.
     """
 
     id: str
-    status: WorkflowStatus | str
+    status: WorkflowStatus | UnknownStatus = attrs.field(converter=_as_status)
     workflow_definition_id: str | None = None
     case_id: str | None = None
     record_id: str | None = None
@@ -192,13 +230,18 @@ class ErrorResponse:
 
 @attrs.frozen(kw_only=True)
 class LaunchRequest:
-    """The arguments of one `initialise` call, for `launch_many`."""
+    """The arguments of one `initialise` call, for `launch_many`.
+
+    `key` names the request in a journal (`launch_many(..., journal=...)`): unique in
+    that journal, the same on every run of the batch. It is not sent to the API.
+    """
 
     workflow_definition_id: str
     locale: str
     parameters: Mapping[str, Any] | None = _json_object_field()
     expires_at: datetime | None = None
     record_id: str | None = None
+    key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -209,12 +252,15 @@ class LaunchOutcome:
     `request` is the input item as given: a `LaunchRequest`, unless the input held
     something else, which is then refused with a `TypeError` in `error`.
     A `ValueError`/`TypeError` error means the request was refused before sending.
+    `resumed` is True when a journal showed the request was dealt with by an earlier run
+    (or another process): nothing was sent, and `execution` is the one recorded then.
     """
 
     index: int
     request: LaunchRequest
     execution: WorkflowExecution | None = None
     error: Exception | None = None
+    resumed: bool = False
 
     @property
     def ok(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._webhooks.openapi import WEBHOOK_OPENAPI_EXTRA, WEBHOOK_RESPONSES
 from ._webhooks.receive import (
     DEFAULT_MAX_BODY,
     SIGNATURE_HEADER,
@@ -17,6 +18,8 @@ from ._webhooks.receive import (
 __all__ = [
     "DEFAULT_MAX_BODY",
     "SIGNATURE_HEADER",
+    "WEBHOOK_OPENAPI_EXTRA",
+    "WEBHOOK_RESPONSES",
     "WebhookEvent",
     "Webhooks",
     "aiohttp_handler",

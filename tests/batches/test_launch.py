@@ -1,13 +1,15 @@
-"""launch_many over real sockets: bounded, paced by its 429s, outcomes, stopping early."""
+"""launch_many over real sockets: bounded and adaptive concurrency, outcomes, stopping early."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transactionlink_async import (
     BadRequestError,
@@ -21,19 +23,10 @@ from transactionlink_async import (
     TransactionLink,
     TransportError,
 )
+from transactionlink_async._batches.launch import Aimd, aimd_rate_limited, aimd_success
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
-
-FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
-
-
-@pytest.fixture
-async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
-    async with TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    ) as client:
-        yield client
 
 
 def request(n: int = 0, **changes: Any) -> LaunchRequest:
@@ -50,6 +43,17 @@ def posts(fake: FakeTransactionLink) -> int:
     return fake.count("POST", "/workflows")
 
 
+async def no_more_launches(fake: FakeTransactionLink) -> bool:
+    """True when no launch arrives within a bound (one would arrive within milliseconds)."""
+    return await fake.next_request("POST", "/workflows", timeout=0.5) is None
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    with anyio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 - the journal's counts have no event
+            await anyio.sleep(0.005)
+
+
 def assert_no_tasks_left() -> None:
     current = asyncio.current_task()
     ours = [
@@ -58,6 +62,56 @@ def assert_no_tasks_left() -> None:
         if t is not current and not t.done() and "transactionlink_async/_" in repr(t.get_coro())
     ]
     assert not ours
+
+
+# -- AIMD, the pure part -----------------------------------------------------------------------
+
+
+def test_a_rate_limit_halves_once_per_epoch() -> None:
+    state = Aimd.start(20)
+    lowered = aimd_rate_limited(state, sent_in_epoch=0)
+    assert (lowered.limit, lowered.epoch) == (10, 1)
+    # The other requests of the same burst were sent before the decrease: no further cut.
+    assert aimd_rate_limited(lowered, sent_in_epoch=0) == lowered
+    assert aimd_rate_limited(lowered, sent_in_epoch=1).limit == 5
+
+
+def test_successes_creep_back_one_per_window() -> None:
+    state = Aimd(ceiling=20, limit=10, epoch=1)
+    for _ in range(9):
+        state = aimd_success(state, sent_in_epoch=1)
+    assert state.limit == 10
+    assert aimd_success(state, sent_in_epoch=1).limit == 11
+    for _ in range(sum(range(10, 20))):
+        state = aimd_success(state, sent_in_epoch=1)
+    assert state.limit == 20
+    assert aimd_success(state, sent_in_epoch=1) == state
+
+
+def test_only_launches_sent_at_the_lowered_limit_raise_it() -> None:
+    state = aimd_rate_limited(Aimd.start(20), sent_in_epoch=0)
+    # Answers to requests sent before the cut say nothing about the lower limit.
+    assert aimd_success(state, sent_in_epoch=0) == state
+    assert aimd_success(state, sent_in_epoch=1).credit == 1
+
+
+@given(
+    st.integers(min_value=1, max_value=200),
+    st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=5)), max_size=300),
+)
+def test_the_limit_stays_between_one_and_the_ceiling(
+    ceiling: int, events: list[tuple[bool, int]]
+) -> None:
+    state = Aimd.start(ceiling)
+    for success, epoch in events:
+        before = state
+        if success:
+            state = aimd_success(state, sent_in_epoch=epoch)
+            assert before.limit <= state.limit <= before.limit + 1
+        else:
+            state = aimd_rate_limited(state, sent_in_epoch=epoch)
+            assert state.limit <= before.limit
+        assert 1 <= state.limit <= ceiling
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -135,26 +189,28 @@ async def test_a_thousand_launches_twenty_at_a_time(
     assert {o.execution.id for o in launched if o.execution} == set(fake.executions)
 
 
-async def test_a_429_burst_paces_the_whole_batch_without_shrinking_it(
+async def test_a_429_burst_slows_the_whole_batch_then_recovers(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     fake.inject("POST", "/workflows", delay=0.01, times=None)
-    batch = tl.workflows.launch_many((request(n) for n in range(600)), concurrency=20)
-    rates: list[float | None] = []
+    batch = tl.workflows.launch_many((request(n) for n in range(1000)), concurrency=20)
+    limits: list[int] = []
     launched = 0
     with anyio.fail_after(30):
         async for outcome in batch:
             launched += outcome.ok
-            rates.append(batch.current_rate)
+            limits.append(batch.current_limit)
             assert batch.in_flight <= 20
-            assert batch.current_limit == 20
-            if len(rates) == 200:
+            if len(limits) == 200:
                 fake.clear_faults()
                 fake.inject("POST", "/workflows", status=429, retry_after="0.2", times=30)
                 fake.inject("POST", "/workflows", delay=0.01, times=None)
             assert outcome.ok or isinstance(outcome.error, RateLimitError)
-    assert rates[:200] == [None] * 200  # as fast as 20 in flight allow, until the 429s
-    assert rates[-1] is not None
+    assert limits[:200] == [20] * 200
+    assert min(limits) <= 10
+    assert limits[-1] == 20
+    lowest = limits.index(min(limits))
+    assert limits[lowest:] == sorted(limits[lowest:])  # climbing back, one step at a time
     assert fake.max_in_flight("POST", "/workflows") <= 20
 
     entries = fake.requests("POST", "/workflows")
@@ -193,6 +249,10 @@ async def test_the_input_is_read_lazily(fake: FakeTransactionLink, tl: Transacti
         nonlocal taken
         while True:
             taken += 1
+            # Bounded, so a launch_many that reads ahead fails this test instead of
+            # filling the machine's memory.
+            if taken > 1000:
+                raise AssertionError("launch_many read far ahead of the outcomes asked for")
             yield request(taken)
 
     seen = 0
@@ -266,12 +326,11 @@ async def test_breaking_out_stops_launching_at_once(
     fake.inject("POST", "/workflows", delay=0.05, times=None)
     async for _ in tl.workflows.launch_many((request(n) for n in range(1000)), concurrency=8):
         break
-    await anyio.sleep(0.2)  # the launches in flight arrive and finish
-    assert fake.in_flight("POST", "/workflows") == 0
+    await until(lambda: fake.in_flight("POST", "/workflows") == 0)  # those in flight finish
     sent = posts(fake)
     # The first outcome's call started at most 8, plus one per slot freed before it returned.
     assert sent <= 16
-    await anyio.sleep(0.2)
+    assert await no_more_launches(fake)
     assert posts(fake) == sent
     assert_no_tasks_left()
 
@@ -287,7 +346,7 @@ async def test_async_with_waits_for_the_launches_in_flight(
     assert fake.in_flight("POST", "/workflows") == 0
     sent = posts(fake)
     assert sent == batch.launched <= 16
-    await anyio.sleep(0.2)
+    assert await no_more_launches(fake)
     assert posts(fake) == sent
     assert_no_tasks_left()
 
@@ -307,8 +366,8 @@ async def test_cancelling_the_loop_cancels_the_launches_in_flight(
                 pass
 
     task = asyncio.ensure_future(consume())
-    await anyio.sleep(0.2)
-    assert fake.in_flight("POST", "/workflows") == 8
+    await until(lambda: fake.in_flight("POST", "/workflows") == 8)
+    assert await no_more_launches(fake)  # 8 at most, the concurrency
     started = anyio.current_time()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -317,9 +376,9 @@ async def test_cancelling_the_loop_cancels_the_launches_in_flight(
     assert batch is not None
     assert batch.in_flight == 0
     assert_no_tasks_left()
-    await anyio.sleep(0.1)
+    assert await no_more_launches(fake)
     assert posts(fake) == 8
-    assert fake.in_flight("POST", "/workflows") == 0
+    await until(lambda: fake.in_flight("POST", "/workflows") == 0)  # the server saw them go
 
 
 async def test_launch_many_of_nothing(tl: TransactionLink) -> None:

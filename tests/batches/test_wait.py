@@ -7,7 +7,6 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -15,6 +14,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import FAST_RETRY
 
 from transactionlink_async import (
     BadRequestError,
@@ -24,7 +24,6 @@ from transactionlink_async import (
     PermissionDeniedError,
     PollPolicy,
     RateLimitError,
-    RetryPolicy,
     ServerError,
     TransactionLink,
     TransportError,
@@ -37,16 +36,7 @@ from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
 QUICK = PollPolicy(initial=0.01, multiplier=1.0, maximum=0.01, jitter=0.0)
-
-
-@pytest.fixture
-async def tl(fake: FakeTransactionLink) -> AsyncIterator[TransactionLink]:
-    async with TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    ) as client:
-        yield client
 
 
 async def start(tl: TransactionLink, definition: str = "def") -> WorkflowExecution:
@@ -382,7 +372,9 @@ async def test_a_wake_up_for_a_running_execution_keeps_waiting(
     )
     await asyncio.sleep(0.05)
     tl._handle.wakeups.wake(execution.id)
-    await asyncio.sleep(0.1)
+    assert await fake.next_request("GET", "/workflows/*", timeout=5) is not None  # it checks
+    # ... once, finds RUNNING, and goes back to sleep: no second check comes.
+    assert await fake.next_request("GET", "/workflows/*", timeout=0.3) is None
     assert not task.done()
     assert fake.count("GET", "/workflows/*") == 1  # the webhook's status is never trusted
     fake.set_status(execution.id, "FAILED")

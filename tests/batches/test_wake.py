@@ -37,3 +37,14 @@ async def test_a_woken_sleeper_returns_at_once() -> None:
             tg.start_soon(wake_soon)
             with registry.listen("x") as event:
                 await event.wait()
+
+
+async def test_wake_all_sets_every_listener_and_the_ids_waited_on_are_known() -> None:
+    registry = WakeRegistry()
+    with registry.listen("a") as first, registry.listen("b") as second:
+        assert sorted(registry.waiting_ids()) == ["a", "b"]
+        assert registry.wake_all() == 2
+        assert first.is_set()
+        assert second.is_set()
+    assert registry.waiting_ids() == []
+    assert registry.wake_all() == 0

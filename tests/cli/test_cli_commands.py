@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import anyio
@@ -329,10 +330,14 @@ async def test_wait_returns_when_final(
 
 async def test_wait_json(cli: Cli, client: TransactionLink) -> None:
     execution_id = await launch(client)
+    began = time.monotonic()
     data = (await cli("wait", execution_id, "--json", *FAST_POLL)).json()
+    took = time.monotonic() - began
     assert data["status"] == "COMPLETED"
     assert data["final"] is True
-    assert data["seconds"] >= 0
+    # The wait's own duration: at least the first poll interval (0.05 s, less 20 % jitter),
+    # at most the whole command.
+    assert 0.04 <= data["seconds"] <= took
 
 
 async def test_wait_for_a_failed_execution_exits_1(

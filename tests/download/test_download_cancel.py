@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 import pytest
+from support import FAST_RETRY
 
-from transactionlink_async import OrganizationToken, RetryPolicy, TransactionLink
+from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async._download.atomic import AtomicFile
 from transactionlink_async.testing import FakeTransactionLink, GeneratedJson
 
@@ -110,7 +111,7 @@ def tl_for(fake: FakeTransactionLink) -> TransactionLink:
     return TransactionLink(
         OrganizationToken(fake.org_token),
         base_url=fake.base_url,
-        retry=RetryPolicy(backoff_base=0.01, backoff_cap=0.02),
+        retry=FAST_RETRY,
     )
 
 

@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import pytest
+from support import FAST_RETRY
 
 from transactionlink_async import (
     ApiKey,
@@ -29,7 +30,6 @@ from transactionlink_async import (
     OrganizationToken,
     ResultDownloadError,
     ResultTooLargeError,
-    RetryPolicy,
     Timeouts,
     TransactionLink,
 )
@@ -43,12 +43,11 @@ from transactionlink_async.testing import (
 
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.02)
 MiB = 1024 * 1024
 
 
 def client(fake: FakeTransactionLink, **kwargs: Any) -> TransactionLink:
-    kwargs.setdefault("retry", FAST)
+    kwargs.setdefault("retry", FAST_RETRY)
     return TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url, **kwargs)
 
 
@@ -116,7 +115,7 @@ async def test_get_result_inline(fake: FakeTransactionLink) -> None:
 async def test_get_result_follows_the_redirect_byte_for_byte(fake: FakeTransactionLink) -> None:
     execution_id = large(fake, 200_000, seed=4)
     async with TransactionLink(
-        ApiKey(fake.api_key, fake.api_secret), base_url=fake.base_url, retry=FAST
+        ApiKey(fake.api_key, fake.api_secret), base_url=fake.base_url, retry=FAST_RETRY
     ) as tl:
         result = await tl.workflows.get_result(execution_id)
     assert result == json.loads(expected_bytes(200_000, 4))

@@ -12,13 +12,7 @@ from hypothesis import strategies as st
 from transactionlink_async._ratelimit import RateLimit
 from transactionlink_async._ratelimit.bucket import Bucket, take_token
 from transactionlink_async._ratelimit.kinds import WHOLE_API, request_kind
-from transactionlink_async._ratelimit.pause import (
-    JITTER_FLOOR,
-    JITTER_SHARE,
-    extend_pause,
-    jittered,
-    pause_left,
-)
+from transactionlink_async._ratelimit.pause import JITTER_FLOOR, JITTER_SHARE, jittered
 
 # -- RateLimit -----------------------------------------------------------------------------
 
@@ -102,18 +96,6 @@ def test_the_sends_a_bucket_allows_never_exceed_the_rate(
 
 
 # -- pauses and jitter ---------------------------------------------------------------------
-
-
-def test_a_pause_is_only_ever_extended() -> None:
-    assert extend_pause(None, now=5.0, seconds=2.0) == 7.0
-    assert extend_pause(7.0, now=6.0, seconds=0.5) == 7.0
-    assert extend_pause(7.0, now=6.0, seconds=3.0) == 9.0
-    assert pause_left(9.0, now=6.5) == 2.5
-    assert pause_left(9.0, now=9.5) == 0.0
-    assert pause_left(None, now=0.0) == 0.0
-    for bad in (math.nan, math.inf, -1.0):
-        with pytest.raises(ValueError, match="finite number of seconds >= 0"):
-            extend_pause(None, now=0.0, seconds=bad)
 
 
 @given(

@@ -155,9 +155,10 @@ async def test_many_executions_do_not_make_each_poll_scan_them_all(
 
 
 async def test_the_controls_define_subscribe_and_tell_finishes(fake: FakeTransactionLink) -> None:
-    receiver = Receiver()
+    receiver, control = Receiver(), Receiver()
     async with (
         receiving(receiver) as url,
+        receiving(control) as control_url,
         aiohttp.ClientSession(headers={"Authorization": fake.org_token}) as session,
     ):
         status, _ = await post(
@@ -177,8 +178,16 @@ async def test_the_controls_define_subscribe_and_tell_finishes(fake: FakeTransac
         await until(lambda: len(receiver.received) == 1)
         status, _ = await post(session, f"{fake.base_url}/_fake/webhooks/unsubscribe", {"url": url})
         assert status == 200
-        await launch(session, fake, "timed")
-        await anyio.sleep(0.2)
+        # A receiver still subscribed hears of the next finish: by then, the one that
+        # unsubscribed would have had its delivery started too.
+        status, _ = await post(
+            session, f"{fake.base_url}/_fake/webhooks/subscribe", {"url": control_url}
+        )
+        assert status == 200
+        second = await launch(session, fake, "timed")
+        await until(lambda: len(control.received) == 1)
+        assert json.loads(control.received[0][1])["workflowId"] == second
+        assert [d.url for d in fake.webhooks.deliveries].count(url) == 1
         assert len(receiver.received) == 1
         refused: list[Any] = [{"nope": 1}, {"statuses": []}, ["x"]]
         for body in refused:

@@ -609,6 +609,29 @@ async def test_journal(fake: FakeTransactionLink, http: aiohttp.ClientSession) -
     assert fake.max_in_flight() == 1
 
 
+async def test_next_request_waits_for_a_matching_one_or_says_none_came(
+    fake: FakeTransactionLink, http: aiohttp.ClientSession
+) -> None:
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        await call(http, fake, "GET", "/workflows/x")  # does not match
+        await initialise(http, fake, "j")
+
+    began = time.monotonic()
+    sender = asyncio.ensure_future(later())
+    entry = await fake.next_request("POST", "/workflows", timeout=10)
+    assert time.monotonic() - began < 5  # woken by the request, not by the timeout
+    assert entry is not None
+    assert (entry.method, entry.path) == ("POST", "/workflows")
+    await sender
+    began = time.monotonic()
+    assert await fake.next_request("POST", "/workflows", timeout=0.2) is None
+    assert time.monotonic() - began >= 0.2
+    for wrong in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timeout"):
+            await fake.next_request(timeout=wrong)
+
+
 def test_journal_limit_keeps_recent_and_unfinished() -> None:
     journal = Journal(limit=4)
     stuck = journal.begin("GET", "/stuck", "", {})

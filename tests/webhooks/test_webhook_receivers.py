@@ -16,14 +16,14 @@ from aiohttp import web
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Route
+from support import FAST_RETRY
 
-from transactionlink_async import OrganizationToken, RetryPolicy, TransactionLink
+from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async.testing import FakeTransactionLink
 from transactionlink_async.webhooks import aiohttp_handler, receive, starlette_endpoint
 
 pytestmark = pytest.mark.anyio
 
-FAST = RetryPolicy(backoff_base=0.01, backoff_cap=0.05)
 PATH = "/webhooks/transactionlink"
 KEY_PATH = "/auth/webhooks/key/*"
 
@@ -36,7 +36,9 @@ async def fake() -> AsyncIterator[FakeTransactionLink]:
 
 
 def client_for(fake: FakeTransactionLink) -> TransactionLink:
-    return TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST)
+    return TransactionLink(
+        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
+    )
 
 
 def fastapi_app(tl: TransactionLink) -> FastAPI:

@@ -15,6 +15,10 @@ from transactionlink_async.testing import FakeTransactionLink
 pytestmark = pytest.mark.anyio
 
 BODY = b'{"workflowId":"0b6c7a52-6d1e-4c3a-9f0e-2f1d8f1e5a77","status":"COMPLETED","n":1}'
+# Another genuine body, whose signature the "swap" mutation borrows. It differs from BODY
+# early and in many bytes, so no body mutation below (one byte changed, inserted or
+# deleted, a prefix, up to 8 bytes appended) can produce it: the pair stays a forgery.
+OTHER_BODY = b'{"workflowId":"9f0e2f1d-aaaa-4c3a-0b6c-7a526d1e5a77","status":"FAILED"}'
 # Characters a header value could be mutated with; whitespace is left out because
 # surrounding whitespace is not part of an HTTP header value.
 VALUE_CHARS = st.characters(min_codepoint=33, max_codepoint=126)
@@ -33,7 +37,7 @@ async def receiver() -> AsyncIterator[tuple[TransactionLink, dict[str, str]]]:
         signatures = {
             "b64": fake.webhooks.sign(BODY),
             "raw": fake.webhooks.sign(BODY, b64=False),
-            "other": fake.webhooks.sign(BODY + b" "),
+            "other": fake.webhooks.sign(OTHER_BODY),
         }
         async with TransactionLink(OrganizationToken(fake.org_token), base_url=fake.base_url) as tl:
             yield tl, signatures
@@ -105,6 +109,9 @@ def mutated_bodies(draw: st.DrawFn) -> bytes:
 # not decode to the same signature and pass.
 @example(kind="b64", body=None, mutation=("bit", -1))
 @example(kind="raw", body=None, mutation=("bit", -1))
+# The genuine header with the signature of a body that a body mutation could produce
+# would be a genuine delivery, not a forgery: "other" must be out of the mutations' reach.
+@example(kind="b64", body=BODY + b" ", mutation=("swap",))
 @given(
     kind=st.sampled_from(["b64", "raw"]),
     body=st.none() | mutated_bodies(),
@@ -132,3 +139,10 @@ async def test_the_unmutated_deliveries_verify(
     tl, signatures = receiver
     for kind in ("b64", "raw"):
         await tl.webhooks.verify({"JWS-SIGNATURE": signatures[kind]}, BODY)
+    # The borrowed signature is genuine for its own body: swapping it in is what forges.
+    await tl.webhooks.verify({"JWS-SIGNATURE": signatures["other"]}, OTHER_BODY)
+
+
+@given(body=mutated_bodies())
+def test_no_body_mutation_reaches_the_other_body(body: bytes) -> None:
+    assert body != OTHER_BODY

@@ -1,15 +1,17 @@
-"""Plumbing for batch iterators: the background tasks they own and the consumer's wake-up."""
+"""Batch iterators: the one async-iterator protocol, their background tasks, the wake-up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import anyio
 
-__all__ = ["Signal", "TaskSet"]
+__all__ = ["BatchIterator", "BatchRun", "Signal", "TaskSet"]
 
 
 class Signal:
@@ -96,3 +98,58 @@ class TaskSet:
                 while self._tasks:
                     await asyncio.wait(set(self._tasks))
             raise
+
+
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
+B = TypeVar("B", bound="BatchIterator[Any]")
+
+
+class BatchRun(Protocol[T_co]):
+    """The state behind a batch iterator, kept apart so its tasks never keep the iterator alive."""
+
+    async def next(self) -> T_co: ...
+
+    def abandon(self) -> None: ...
+
+    async def close(self, *, cancel: bool) -> None: ...
+
+
+class BatchIterator(Generic[T]):
+    """An async iterator over a batch's outcomes, usable with `async for` and `async with`.
+
+    `aclose()` ends the batch: it cancels the work still running when `CANCEL_ON_CLOSE`
+    (waits have nothing to finish on their own) and otherwise lets it finish (a launch in
+    flight is carried out either way, so its outcome is awaited). Leaving `async with`
+    with an error or a cancellation always cancels. Once nobody holds the iterator (a
+    plain `async for` that breaks out), its run is abandoned: nothing new starts.
+    """
+
+    #: Whether a clean `aclose()` / end of `async with` cancels the work still running.
+    CANCEL_ON_CLOSE: ClassVar[bool] = True
+
+    def __init__(self, run: BatchRun[T]) -> None:
+        self._run = run
+        finalizer = weakref.finalize(self, run.abandon)
+        finalizer.atexit = False
+
+    def __aiter__(self: B) -> B:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._run.next()
+
+    async def aclose(self) -> None:
+        """End the batch and wait until nothing of it runs any more."""
+        await self._run.close(cancel=self.CANCEL_ON_CLOSE)
+
+    async def __aenter__(self: B) -> B:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._run.close(cancel=self.CANCEL_ON_CLOSE or exc_type is not None)

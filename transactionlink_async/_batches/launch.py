@@ -1,8 +1,9 @@
-"""launch_many: many `POST /workflows`, a bounded number in flight, at a rate learned from 429s."""
+"""launch_many: many `POST /workflows`, a bounded and adaptive number of them in flight."""
 
 from __future__ import annotations
 
-import weakref
+import math
+import time
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -13,21 +14,94 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import anyio
+import attrs
+
+from .._request import AnswerObserver
+from .._retry import parse_retry_after
 from .._validate import check_concurrency
+from ..errors import ClientClosedError
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
-from .base import Signal, TaskSet
+from .base import BatchIterator, Signal, TaskSet
 
-__all__ = ["DEFAULT_LAUNCH_CONCURRENCY", "LaunchBatch"]
+if TYPE_CHECKING:
+    from .._handle import Lifecycle
+
+__all__ = [
+    "DEFAULT_LAUNCH_CONCURRENCY",
+    "Aimd",
+    "Attempt",
+    "Indexed",
+    "LaunchBatch",
+    "Settled",
+    "aimd_rate_limited",
+    "aimd_success",
+]
 
 DEFAULT_LAUNCH_CONCURRENCY = 10
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
-Launch = Callable[[Mapping[str, Any]], Awaitable[WorkflowExecution]]
-#: Launches a second the client paces launches at now (None: no 429 seen yet).
-CurrentRate = Callable[[], float | None]
+Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
+#: What one launch slot does with a request (the default: send it; with a journal: claim,
+#: send, record), and the outcome it ends with.
+Attempt = Callable[
+    [int, LaunchRequest, Mapping[str, Any], AnswerObserver], Awaitable[LaunchOutcome]
+]
+
+
+@attrs.frozen
+class Settled:
+    """An input item whose outcome is known without sending anything (a journal's record)."""
+
+    outcome: LaunchOutcome
+
+
+@attrs.frozen
+class Indexed:
+    """An input item that carries its own position in the caller's input."""
+
+    index: int
+    request: LaunchRequest
+
+
+@attrs.frozen
+class Aimd:
+    """The adaptive in-flight limit of a batch (additive increase, multiplicative decrease).
+
+    `limit` is halved on a rate limit and grows back by one after each `limit` successes,
+    up to `ceiling`. `epoch` counts the decreases, and a request reports its answer against
+    the epoch it was sent in: one burst of 429s answering requests that were in flight
+    together halves the limit once, not once per request, and only requests sent at the
+    lowered limit count towards raising it again.
+    """
+
+    ceiling: int
+    limit: int
+    credit: int = 0
+    epoch: int = 0
+
+    @classmethod
+    def start(cls, ceiling: int) -> Aimd:
+        return cls(ceiling=ceiling, limit=ceiling)
+
+
+def aimd_success(state: Aimd, sent_in_epoch: int) -> Aimd:
+    """A launch sent in epoch `sent_in_epoch` went through."""
+    if sent_in_epoch != state.epoch or state.limit >= state.ceiling:
+        return state
+    credit = state.credit + 1
+    if credit >= state.limit:
+        return attrs.evolve(state, limit=state.limit + 1, credit=0)
+    return attrs.evolve(state, credit=credit)
+
+
+def aimd_rate_limited(state: Aimd, sent_in_epoch: int) -> Aimd:
+    """A launch sent in epoch `sent_in_epoch` was answered 429."""
+    if sent_in_epoch != state.epoch:
+        return state
+    return attrs.evolve(state, limit=max(1, state.limit // 2), credit=0, epoch=state.epoch + 1)
 
 
 _NOTHING: Any = object()
@@ -39,7 +113,7 @@ def _launch_request(item: object) -> LaunchRequest:
     return item
 
 
-class LaunchBatch:
+class LaunchBatch(BatchIterator[LaunchOutcome]):
     """The async iterator `launch_many` returns: one `LaunchOutcome` per request.
 
     Outcomes come in completion order. New launches start only while the loop asks for
@@ -49,64 +123,63 @@ class LaunchBatch:
     with an error or a cancellation.
     """
 
+    CANCEL_ON_CLOSE: ClassVar[bool] = False
+
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest]
+        | AsyncIterable[LaunchRequest]
+        | AsyncIterable[Settled | Indexed],
         *,
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        current_rate: CurrentRate = lambda: None,
+        max_pause: float = 60.0,
+        attempt: Attempt | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
-        self._run = _LaunchRun(requests, concurrency, build_body, launch)
-        self._current_rate = current_rate
-        # Once nobody can read the outcomes, nothing new may be launched or read.
-        finalizer = weakref.finalize(self, self._run.abandon)
-        finalizer.atexit = False
+        self._launches = _LaunchRun(
+            requests,
+            concurrency,
+            build_body,
+            attempt or _plain_attempt(launch),
+            max_pause,
+            lifecycle,
+        )
+        super().__init__(self._launches)
 
     @property
     def current_limit(self) -> int:
-        """How many launches may be in flight: the `concurrency` asked for (a 429 slows the
-        batch's rate instead, see `current_rate`)."""
-        return self._run.concurrency
-
-    @property
-    def current_rate(self) -> float | None:
-        """Launches a second the client paces launches at now, learned from the API's
-        429s; None until the first (they then go out as fast as `concurrency` allows)."""
-        return self._current_rate()
+        """How many launches may be in flight now (lowered by 429s, then regained)."""
+        return self._launches.aimd.limit
 
     @property
     def in_flight(self) -> int:
         """Launches sent and not answered yet."""
-        return len(self._run.tasks)
+        return len(self._launches.tasks)
 
     @property
     def launched(self) -> int:
         """Requests sent so far (refused ones not counted)."""
-        return self._run.launched
-
-    def __aiter__(self) -> LaunchBatch:
-        return self
-
-    async def __anext__(self) -> LaunchOutcome:
-        return await self._run.next()
+        return self._launches.launched
 
     async def aclose(self) -> None:
         """Launch nothing more, and wait for the launches in flight to finish."""
-        await self._run.close(cancel=False)
+        await super().aclose()
 
-    async def __aenter__(self) -> LaunchBatch:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._run.close(cancel=exc_type is not None)
+def _plain_attempt(launch: Launch) -> Attempt:
+    async def attempt(
+        index: int, request: LaunchRequest, body: Mapping[str, Any], observe: AnswerObserver
+    ) -> LaunchOutcome:
+        try:
+            execution = await launch(body, observe)
+        except Exception as exc:
+            return LaunchOutcome(index=index, request=request, error=exc)
+        return LaunchOutcome(index=index, request=request, execution=execution)
+
+    return attempt
 
 
 class _LaunchRun:
@@ -114,10 +187,12 @@ class _LaunchRun:
 
     def __init__(
         self,
-        requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
+        requests: Iterable[LaunchRequest] | AsyncIterable[Any],
         concurrency: int,
         build_body: BuildBody,
-        launch: Launch,
+        attempt: Attempt,
+        max_pause: float,
+        lifecycle: Lifecycle | None,
     ) -> None:
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -131,10 +206,11 @@ class _LaunchRun:
                 f"got {type(requests).__name__}"
             )
         self._build_body = build_body
-        self._launch = launch
-        # A 429 does not cut this: the client's pause holds every launch while the API
-        # asks for one, and its learned pace spaces them after (retries included).
-        self.concurrency = concurrency
+        self._attempt = attempt
+        self._max_pause = max_pause
+        #: The client's: once it is closed, no more input is read (an endless one included).
+        self._lifecycle = lifecycle
+        self.aimd = Aimd.start(concurrency)
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
         self._signal = Signal()
@@ -142,6 +218,7 @@ class _LaunchRun:
         self._readers = TaskSet(on_done=self._signal.set)
         self._ready: deque[LaunchOutcome] = deque()
         self._lookahead: deque[object] = deque()
+        self._paused_until = -math.inf
         self._next_index = 0
         self.launched = 0
         self._exhausted = False
@@ -164,22 +241,45 @@ class _LaunchRun:
                 if error is not None:
                     raise error
                 raise StopAsyncIteration
-            await self._signal.wait()
+            if self._lifecycle is None or self._lifecycle.closed:
+                # (Once closed, the launches in flight end at once: wait for their news.)
+                await self._signal.wait(self._pause_left())
+                continue
+            try:
+                # Waiting for news is a call in flight: closing the client ends it.
+                with self._lifecycle.in_flight():
+                    await self._signal.wait(self._pause_left())
+            except ClientClosedError:
+                self._stop_reading()
 
     @property
     def _finished(self) -> bool:
         return self._exhausted and not (self._lookahead or self.tasks or self._readers)
 
+    def _pause_left(self) -> float | None:
+        if self._paused_until == -math.inf:  # never paused: no clock to read
+            return None
+        left = self._paused_until - anyio.current_time()
+        return left if left > 0 else None
+
     def _fill(self) -> None:
-        """Start launches while the concurrency and the outcome buffer allow."""
-        if self._closed:
+        """Start launches while the limit, the pause and the outcome buffer allow."""
+        if self._lifecycle is not None and self._lifecycle.closed:
+            self._stop_reading()
+        if self._closed or self._pause_left() is not None:
             return
-        while len(self.tasks) < self.concurrency and len(self._ready) < self._buffer:
+        while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
             item = self._take()
             if item is _NOTHING:
                 return
-            index = self._next_index
-            self._next_index += 1
+            if isinstance(item, Settled):
+                self._ready.append(item.outcome)
+                continue
+            if isinstance(item, Indexed):
+                index, item = item.index, item.request
+            else:
+                index = self._next_index
+                self._next_index += 1
             request = cast(LaunchRequest, item)
             try:
                 body = self._build_body(_launch_request(item))
@@ -189,6 +289,20 @@ class _LaunchRun:
                 continue
             self.launched += 1
             self.tasks.spawn(self._launch_one(index, request, body))
+
+    def _stop_reading(self) -> None:
+        """The client is closed: read no more input; once the launches sent are told, the
+        loop raises ClientClosedError."""
+        if self._exhausted and not self._lookahead:
+            return
+        self._exhausted = True
+        # Read but never sent: nothing to tell about them.
+        self._lookahead.clear()
+        self._readers.cancel()
+        if self._input_error is None:
+            self._input_error = ClientClosedError(
+                "the TransactionLink client is closed: launch_many launches nothing more"
+            )
 
     def _take(self) -> object:
         """The next input item, or _NOTHING when none is at hand right now."""
@@ -215,7 +329,7 @@ class _LaunchRun:
         assert self._aiter is not None
         try:
             while not self._closed and len(self._lookahead) < max(
-                1, self.concurrency - len(self.tasks)
+                1, self.aimd.limit - len(self.tasks)
             ):
                 try:
                     item = await anext(self._aiter)
@@ -233,14 +347,26 @@ class _LaunchRun:
     async def _launch_one(
         self, index: int, request: LaunchRequest, body: Mapping[str, Any]
     ) -> None:
-        try:
-            execution = await self._launch(body)
-        except Exception as exc:
-            outcome = LaunchOutcome(index=index, request=request, error=exc)
-        else:
-            outcome = LaunchOutcome(index=index, request=request, execution=execution)
+        epoch = self.aimd.epoch
+
+        def observe(status: int, headers: Mapping[str, str]) -> None:
+            if status == 429:
+                self._rate_limited(epoch, headers)
+
+        outcome = await self._attempt(index, request, body, observe)
+        if outcome.execution is not None and not outcome.resumed:
+            self.aimd = aimd_success(self.aimd, epoch)
         # The consumer hears of it from the task set once this task has ended.
         self._ready.append(outcome)
+
+    def _rate_limited(self, epoch: int, headers: Mapping[str, str]) -> None:
+        self.aimd = aimd_rate_limited(self.aimd, epoch)
+        retry_after = parse_retry_after(headers.get("Retry-After"), now=time.time())
+        if retry_after:
+            # The whole batch holds back, not just the refused request; a pause longer
+            # than the retry policy would sleep is left to the caller (RateLimitError).
+            until = anyio.current_time() + min(retry_after, self._max_pause)
+            self._paused_until = max(self._paused_until, until)
 
     # -- the end -----------------------------------------------------------------------------
 

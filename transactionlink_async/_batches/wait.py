@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
-from types import TracebackType
 
 import anyio
 
@@ -26,7 +24,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..models import WorkflowExecution
-from .base import Signal, TaskSet
+from .base import BatchIterator, Signal, TaskSet
 
 __all__ = [
     "WaitBatch",
@@ -95,7 +93,7 @@ async def wait_for_completion(
     deadline = math.inf if budget is None else anyio.current_time() + budget
     # One scope over everything, the client's own retry sleeps included: the budget is
     # never overrun, and a sleep ends exactly at the deadline rather than after it.
-    with anyio.CancelScope(deadline=deadline):
+    with anyio.CancelScope(deadline=deadline), client.lifecycle.in_flight():
         return await waiter.run()
     assert budget is not None  # only the deadline's own cancellation lands here
     raise waiter.timed_out(budget) from waiter.last_error
@@ -145,6 +143,10 @@ class _Waiter:
     async def run(self) -> WorkflowExecution:
         listener = _Listener(self.client, self.execution_id)
         try:
+            # Asked after listening, so news arriving in between is not lost either: when it
+            # came before this wait began, confirm at once, as its wake-up would have asked.
+            if await self.client.news.announced(self.execution_id):
+                listener.event.set()
             polls = 0
             delay = poll_delay(self.policy, 0)
             while True:
@@ -238,7 +240,7 @@ def _describe(error: Exception) -> str:
     return type(error).__name__
 
 
-class WaitBatch:
+class WaitBatch(BatchIterator[WorkflowExecution]):
     """The async iterator `wait_many` returns: executions as they finish, fastest first.
 
     The first wait that fails (its error, or `WaitTimeoutError`) cancels the others and is
@@ -257,37 +259,17 @@ class WaitBatch:
         if isinstance(execution_ids, str):
             raise TypeError("execution_ids must be an iterable of ids, not one str")
         ids = [check_id("execution_id", value) for value in execution_ids]
-        self._run = _WaitRun(ids, wait, concurrency)
-        # Waits have nothing to finish on their own: once nobody can read their outcome,
-        # they are cancelled (plain `async for` + break drops the last reference at once).
-        finalizer = weakref.finalize(self, self._run.abandon)
-        finalizer.atexit = False
+        self._waits = _WaitRun(ids, wait, concurrency)
+        super().__init__(self._waits)
 
     @property
     def pending(self) -> int:
         """Waits not finished yet (running or not started)."""
-        return self._run.pending
-
-    def __aiter__(self) -> WaitBatch:
-        return self
-
-    async def __anext__(self) -> WorkflowExecution:
-        return await self._run.next()
+        return self._waits.pending
 
     async def aclose(self) -> None:
         """Cancel the waits still running, and wait until they are gone."""
-        await self._run.close()
-
-    async def __aenter__(self) -> WaitBatch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+        await super().aclose()
 
 
 class _WaitRun:
@@ -347,7 +329,8 @@ class _WaitRun:
         self._closed = True
         self._tasks.abandon()
 
-    async def close(self) -> None:
+    async def close(self, *, cancel: bool = True) -> None:
+        # Waits have nothing to finish on their own: closing always cancels them.
         self._closed = True
         self._todo.clear()
         await self._tasks.join(cancel=True)

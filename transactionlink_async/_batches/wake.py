@@ -39,5 +39,18 @@ class WakeRegistry:
             event.set()
         return len(waiters)
 
+    def wake_all(self) -> int:
+        """Wake every waiter (news may have been missed); returns how many were waiting."""
+        woken = 0
+        for waiters in self._events.values():
+            for event in waiters:
+                event.set()
+            woken += len(waiters)
+        return woken
+
     def waiting(self, execution_id: str) -> int:
         return len(self._events.get(execution_id, ()))
+
+    def waiting_ids(self) -> list[str]:
+        """The executions someone waits on now."""
+        return list(self._events)

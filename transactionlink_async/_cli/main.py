@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -14,11 +15,20 @@ from typing import Any
 import anyio
 
 from .. import TransactionLink, __version__
-from ..errors import TransactionLinkError
+from ..errors import AuthenticationError, PermissionDeniedError, TransactionLinkError
 from . import commands
 from .output import Output
 
-__all__ = ["EXIT_API", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "amain", "build_parser", "main"]
+__all__ = [
+    "EXIT_API",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "amain",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 #: The workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or CANCELLED (or did not end
@@ -28,6 +38,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: The API answered with an error, or could not be reached or read.
 EXIT_API = 3
+#: Something failed that is neither the API nor the call: a bug, to report with --debug.
+EXIT_INTERNAL = 4
 
 _EPILOG = """\
 credentials come from the environment: TRANSACTIONLINK_TOKEN (an organization token), or
@@ -36,9 +48,39 @@ TRANSACTIONLINK_API_KEY and TRANSACTIONLINK_API_SECRET; TRANSACTIONLINK_BASE_URL
 
 exit codes: 0 success; 1 the workflow ended in FAILED, TIMEOUT, TERMINATED, EXPIRED or
 CANCELLED, or was not final when --timeout ran out; 2 usage error (arguments, missing
-credentials); 3 the API answered with an error or could not be reached."""
+credentials, an incomplete installation, a bad line in a batch file); 3 the API answered
+with an error or could not be reached (batch: a launch, wait or download failed, or a
+launch is in doubt); 4 an unexpected failure (rerun with --debug and report it)."""
 
 Command = Callable[[TransactionLink, argparse.Namespace, Output], Awaitable[int]]
+
+#: What to check when the API refuses the credentials: the variables the CLI read them from.
+CREDENTIALS_HINT = (
+    "check TRANSACTIONLINK_TOKEN (an organization token, tot_...) or TRANSACTIONLINK_API_KEY "
+    "and TRANSACTIONLINK_API_SECRET, and TRANSACTIONLINK_BASE_URL (or --base-url)"
+)
+PERMISSION_HINT = (
+    "the credentials in TRANSACTIONLINK_TOKEN or TRANSACTIONLINK_API_KEY lack the right "
+    "to do this (can_run / can_view_workspace)"
+)
+
+#: An example for each command's --help.
+EXAMPLES = {
+    "demo": "  transactionlink demo --workflows 20 --result-mb 50",
+    "run": (
+        "  transactionlink run --definition kyc --param name=Ada --param amount:=100 -o result.json"
+    ),
+    "status": "  transactionlink status 3f2a9c1e-... --json",
+    "wait": "  transactionlink wait 3f2a9c1e-... --timeout 600 --poll-interval 5",
+    "result": "  transactionlink result 3f2a9c1e-... -o result.json",
+    "cancel": "  transactionlink cancel 3f2a9c1e-...",
+    "batch": "  transactionlink batch launches.jsonl --journal run.db --wait --results results/",
+}
+
+
+def _epilog(name: str) -> str:
+    example = EXAMPLES.get(name)
+    return _EPILOG if example is None else f"example:\n{example}\n\n{_EPILOG}"
 
 
 def _common(*, suppress: bool) -> argparse.ArgumentParser:
@@ -70,8 +112,18 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
+    if not 0 < value < math.inf:  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
 
 
@@ -89,16 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .demo import add_demo_arguments, demo
 
+    demo_help = "the whole flow against an embedded fake server (no account needed)"
     demo_parser = sub.add_parser(
         "demo",
         parents=common,
-        help="the whole flow against an embedded fake server (no account needed)",
+        help=demo_help,
+        description=demo_help,
+        epilog=_epilog("demo"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_demo_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo, needs_client=False)
 
     def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=common, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            parents=common,
+            help=help_text,
+            description=help_text,
+            epilog=_epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler, needs_client=True)
         return p
 
@@ -139,6 +202,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = command("cancel", commands.cancel, "cancel an execution")
     cancel.add_argument("execution_id", metavar="ID")
+
+    from .batch import batch as batch_command
+
+    batch = command(
+        "batch",
+        batch_command,
+        "launch every line of a JSON lines file through a journal; run it again to resume",
+    )
+    batch.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="one JSON object a line: key, workflowDefinitionId, locale, parameters",
+    )
+    batch.add_argument(
+        "--journal",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the journal (SQLite) that remembers what was launched, waited for, downloaded",
+    )
+    batch.add_argument(
+        "--concurrency", type=_count, default=10, metavar="N", help="launches in flight (10)"
+    )
+    batch.add_argument("--wait", action="store_true", help="wait until every execution is final")
+    batch.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="save each completed execution's result in DIR/<key>.json (implies --wait)",
+    )
+    batch.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="give up waiting for one after this"
+    )
     return parser
 
 
@@ -202,10 +299,18 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         error = _only_error(exc)
         if args.debug:
             traceback.print_exception(type(error), error, error.__traceback__, file=out.stderr)
+        if isinstance(error, AuthenticationError):
+            out.error(error, hint=CREDENTIALS_HINT)
+            return EXIT_API
+        if isinstance(error, PermissionDeniedError):
+            out.error(error, hint=PERMISSION_HINT)
+            return EXIT_API
         if isinstance(error, TransactionLinkError):
             out.error(error)
             return EXIT_API
-        if isinstance(error, (ValueError, TypeError)):
+        # A missing module is the installation's fault, not the API's: its message says
+        # what to install.
+        if isinstance(error, (ValueError, TypeError, ImportError)):
             out.error(error)
             return EXIT_USAGE
         if isinstance(error, OSError):
@@ -213,7 +318,7 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return EXIT_API
         hint = None if args.debug else "rerun with --debug to see where it came from"
         out.error(error, hint=hint)
-        return EXIT_API
+        return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,12 +6,18 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._threads import run_blocking
 
-__all__ = ["AtomicFile"]
+__all__ = ["AtomicFile", "temporary_prefix"]
+
+# The temporary name is "." + name + "." + random + ".part": this much beside the name
+# (mkstemp's random part is 8 characters; room is left for a longer one).
+_TEMPORARY_EXTRA = len(".") + len(".") + 16 + len(".part")
+#: File name limit, in bytes, where the file system does not say.
+_DEFAULT_NAME_MAX = 255
 
 
 class AtomicFile:
@@ -40,8 +46,10 @@ class AtomicFile:
         if destination.is_dir():
             raise IsADirectoryError(f"{destination} is a folder; give the path of a file to write")
         folder = destination.parent
-        # Same folder, so the final rename stays on one file system and is atomic.
-        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{destination.name}.", suffix=".part")
+        with _about(destination):
+            # Same folder, so the final rename stays on one file system and is atomic.
+            prefix = temporary_prefix(destination.name, _name_max(folder))
+            fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
         return cls(destination, Path(name), fd)
 
     def _descriptor(self) -> int:
@@ -51,7 +59,7 @@ class AtomicFile:
 
     def write(self, chunks: Sequence[bytes]) -> int:
         """Append `chunks`; the number of bytes written."""
-        with self._lock:
+        with self._lock, _about(self.destination):
             fd = self._descriptor()
             written = 0
             for chunk in chunks:
@@ -64,7 +72,7 @@ class AtomicFile:
 
     def truncate(self) -> None:
         """Empty the file, to write it again from the start."""
-        with self._lock:
+        with self._lock, _about(self.destination):
             fd = self._descriptor()
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
@@ -81,14 +89,14 @@ class AtomicFile:
         await run_blocking(self._rename)
 
     def _flush(self) -> None:
-        with self._lock:
+        with self._lock, _about(self.destination):
             fd = self._descriptor()
             os.fsync(fd)
             self._fd = None
             os.close(fd)
 
     def _rename(self) -> None:
-        with self._lock:
+        with self._lock, _about(self.destination):
             if self._finished:
                 raise ValueError("the file is already committed or discarded")
             os.replace(self.temporary, self.destination)
@@ -110,6 +118,38 @@ class AtomicFile:
                 self._finished = True
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.temporary)
+
+
+def temporary_prefix(name: str, name_max: int) -> str:
+    """The temporary file's name before its random part: "." + `name` (shortened if need
+    be) + ".", so that the whole temporary name fits the file system's `name_max` bytes."""
+    budget = max(1, name_max - _TEMPORARY_EXTRA)
+    while len(os.fsencode(name)) > budget:
+        name = name[:-1]
+    return f".{name}."
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or no folder
+        return _DEFAULT_NAME_MAX
+
+
+@contextlib.contextmanager
+def _about(destination: Path) -> Iterator[None]:
+    """An OSError about the hidden temporary file, told as one about `destination`.
+
+    The user gave `destination`; a message naming a ".name.random.part" file they never
+    heard of would send them looking for the wrong thing.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        # OSError(errno, ...) picks the subclass (FileNotFoundError, PermissionError...).
+        raise OSError(exc.errno, exc.strerror, os.fspath(destination)) from None
 
 
 def _fsync_folder(folder: Path) -> None:

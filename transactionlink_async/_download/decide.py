@@ -1,4 +1,4 @@
-"""Pure decisions about pre-signed S3 downloads: URL checks, ranges, ETags, expiry, verdicts."""
+"""Pure decisions about pre-signed S3 downloads: URLs, ranges, ETags, expiry, MD5, verdicts."""
 
 from __future__ import annotations
 
@@ -33,12 +33,14 @@ __all__ = [
     "is_expired_answer",
     "judge",
     "md5_of_etag",
+    "md5_verdict",
     "parse_content_range",
     "redirect_in_body",
     "redirect_target",
     "resumable",
     "s3_error",
     "url_lifetime",
+    "wants_md5",
 ]
 
 #: How long the API documents its pre-signed URLs to stay valid.
@@ -314,3 +316,24 @@ def int_header(value: str | None) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+def wants_md5(verify: bool, etag: str | None) -> bool:
+    """Whether to hash a body: only when asked to and its ETag is a plain MD5 to check.
+
+    MD5 runs at well under a gigabyte per second: worth it only when an ETag can check it.
+    """
+    return verify and md5_of_etag(etag) is not None
+
+
+def md5_verdict(digest: str | None, etag: str | None) -> tuple[bool, str | None]:
+    """(whether `digest` was checked against the ETag and matched, why it did not match).
+
+    Nothing can be checked without a digest or with an ETag that is not a plain MD5.
+    """
+    expected = md5_of_etag(etag)
+    if digest is None or expected is None:
+        return False, None
+    if digest == expected:
+        return True, None
+    return False, f"MD5 {digest} does not match the ETag's {expected}"

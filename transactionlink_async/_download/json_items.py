@@ -10,7 +10,7 @@ from .gzip import Gunzip, GzipError, is_gzip
 
 __all__ = ["json_items", "load_ijson"]
 
-# Bytes the parser asks for at a time: the items they complete are held until yielded,
+# Bytes handed to the parser at a time: the items they complete are held until yielded,
 # so this bounds the memory in flight whatever the network's chunk size.
 _BUFFER = 64 * 1024
 
@@ -91,21 +91,28 @@ async def json_items(
             "parsed here; use download_result() to keep its bytes as they are"
         )
     reader = _Reader(read, gzip=gzip)
-    # items_async drives the C parser over reader.read(); its own buffer is _BUFFER bytes.
-    items = backend.items_async(reader, prefix, buf_size=_BUFFER, use_float=use_float)
-    try:
-        while True:
-            try:
-                item = await items.__anext__()
-            except StopAsyncIteration:
-                return
-            except ijson.JSONError as exc:
-                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InvalidResponseError(
-                    f"the result is not valid JSON (near byte {reader.consumed}): {detail}"
-                ) from None
+    # Push parsing: this coroutine reads the bytes and hands them to the parser. ijson's
+    # async interface would drive `read` from C, and its C backend throws exceptions (a
+    # broken transfer, a cancellation) in past our frames: the resume logic and every
+    # cleanup on the way would never run.
+    found = ijson.sendable_list()
+    parser = backend.items_coro(found, prefix, use_float=use_float)
+    while True:
+        data = await reader.read(_BUFFER)
+        try:
+            if data:
+                parser.send(data)
+            else:
+                parser.close()  # the end: a document cut short is refused here
+        except ijson.JSONError as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidResponseError(
+                f"the result is not valid JSON (near byte {reader.consumed}): {detail}"
+            ) from None
+        # At most what one buffer of input completed: memory stays bounded.
+        items = list(found)
+        del found[:]
+        for item in items:
             yield item
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            await close()
+        if not data:
+            return

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import anyio
+import attrs
 
 from .._retry import RetryPolicy, backoff_delay
 from .._session import NoAnswer
@@ -27,7 +30,7 @@ from .decide import (
 )
 from .s3_session import S3Response, S3Session
 
-__all__ = ["BodyRestarted", "RemoteBody"]
+__all__ = ["RemoteBody", "Restarted", "TransferStats"]
 
 logger = logging.getLogger("transactionlink_async")
 
@@ -36,8 +39,25 @@ logger = logging.getLogger("transactionlink_async")
 _EXPIRY_MARGIN = 5.0
 
 
-class BodyRestarted(Exception):
-    """The bytes read so far are void; the next `read` starts again at byte 0."""
+@attrs.frozen
+class Restarted:
+    """What `read` returns when the bytes read so far are void: the next read starts at 0."""
+
+    reason: str
+
+
+@attrs.define
+class TransferStats:
+    """What reading one object took: requests sent, resumes, restarts and fresh links."""
+
+    #: GETs sent to the storage.
+    attempts: int = 0
+    #: Reads resumed with Range after a break.
+    resumes: int = 0
+    #: Reads started over from byte 0.
+    restarts: int = 0
+    #: Fresh links asked from the API because the previous one expired.
+    url_refreshes: int = 0
 
 
 class RemoteBody:
@@ -47,8 +67,10 @@ class RemoteBody:
     a dropped or truncated answer is resumed where it stopped; an expired link (or one
     about to expire) is replaced through `refresh` (which asks the API again); an object
     that changed, or a server that ignores Range, starts the read over from byte 0, which
-    `read` reports by raising BodyRestarted (or ResultDownloadError when `may_restart` is
-    False, for readers who already handed bytes on). At most `max_attempts` GETs are sent.
+    `read` reports by returning Restarted (or raising ResultDownloadError when
+    `may_restart` is False, for readers who already handed bytes on). At most
+    `max_attempts` GETs are sent; `stats` counts what it took. `in_flight` wraps every
+    read (the client's: closing it ends a read at once with ClientClosedError).
     """
 
     def __init__(
@@ -63,8 +85,10 @@ class RemoteBody:
         may_restart: bool,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        in_flight: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._session = session
+        self._in_flight = in_flight
         self._refresh = refresh
         self._max_attempts = max_attempts
         self._retry = retry
@@ -74,17 +98,13 @@ class RemoteBody:
         self._wall_clock = wall_clock
         self._use_url(url)
         #: Bytes read so far, i.e. where the next byte belongs.
-        self.offset = 0
+        self.offset: int = 0
         #: The object's size, once an answer told it.
         self.total: int | None = None
         #: The ETag of the answer the bytes so far belong to.
         self.etag: str | None = None
         self.content_encoding: str | None = None
-        #: GETs sent, resumed reads, reads started over, fresh links asked for.
-        self.attempts = 0
-        self.resumes = 0
-        self.restarts = 0
-        self.url_refreshes = 0
+        self.stats: TransferStats = TransferStats()
         self._response: S3Response | None = None
         self._complete = False
         self._restarted: str | None = None
@@ -107,10 +127,15 @@ class RemoteBody:
     async def open(self) -> None:
         """Send the first GET so that size, ETag and encoding are known before any read."""
         if self._response is None and not self._complete:
-            await self._open()
+            with self._in_flight():
+                await self._open()
 
-    async def read(self) -> bytes:
+    async def read(self) -> bytes | Restarted:
         """The next bytes; b"" once the whole object came (its size checked when announced)."""
+        with self._in_flight():
+            return await self._read()
+
+    async def _read(self) -> bytes | Restarted:
         while True:
             response = self._response
             if response is None:
@@ -119,7 +144,7 @@ class RemoteBody:
                 await self._open()
                 if self._restarted is not None:
                     reason, self._restarted = self._restarted, None
-                    raise BodyRestarted(reason)
+                    return Restarted(reason)
                 continue
             try:
                 chunk = await response.read(self._read_size)
@@ -172,7 +197,7 @@ class RemoteBody:
         self.offset = 0
         self.total = None
         self.etag = None
-        self.restarts += 1
+        self.stats.restarts += 1
         self._last_failure = reason
 
     def _failed(self, reason: str, retry_after: float | None = None) -> None:
@@ -194,19 +219,19 @@ class RemoteBody:
             "result download from %s: asking the API for a fresh link (%s)", self._where, why
         )
         self._use_url(await self._refresh())
-        self.url_refreshes += 1
+        self.stats.url_refreshes += 1
 
     async def _open(self) -> None:
         while True:
-            if self.attempts >= self._max_attempts:
+            if self.stats.attempts >= self._max_attempts:
                 raise ResultDownloadError(
-                    f"gave up reading the result from {self._where} after {self.attempts} "
+                    f"gave up reading the result from {self._where} after {self.stats.attempts} "
                     f"requests; the last failure: {self._last_failure}"
                 )
             if self._delay > 0:
                 delay, self._delay = self._delay, 0.0
                 await anyio.sleep(delay)
-            if self.attempts > 0 and self._clock() >= self._deadline:
+            if self.stats.attempts > 0 and self._clock() >= self._deadline:
                 await self._renew_url("the link is about to expire")
             if self.offset > 0 and not (self.etag and resumable(self._url)):
                 why = "the link signs more than the host" if self.etag else "no ETag to match"
@@ -216,7 +241,7 @@ class RemoteBody:
             if offset > 0 and self.etag:
                 headers["Range"] = f"bytes={offset}-"
                 headers["If-Match"] = self.etag
-            self.attempts += 1
+            self.stats.attempts += 1
             self._moved = False
             try:
                 response = await self._session.get(self._url, headers)
@@ -227,7 +252,7 @@ class RemoteBody:
                 "GET %s (from byte %d, attempt %d): HTTP %d",
                 self._where,
                 offset,
-                self.attempts,
+                self.stats.attempts,
                 response.status,
             )
             if self._settle(response, offset, await _error_body(response)):
@@ -248,7 +273,7 @@ class RemoteBody:
             self.total = verdict.total
             self.etag = verdict.etag
             if offset > 0:
-                self.resumes += 1
+                self.stats.resumes += 1
             else:
                 self.content_encoding = response.headers.get("Content-Encoding")
             return True

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping
 
 import aiohttp
 import yarl
 
+from .._observe.hub import Observation
 from .._retry import Failure
-from .._session import LazySession, NoAnswer, SessionSettings, describe, no_answer
+from .._session import LazySession, NoAnswer, SessionSettings, Timeouts, describe, no_answer
 
 __all__ = ["S3Response", "S3Session"]
 
@@ -68,6 +70,11 @@ class S3Response:
             self._response.close()
 
 
+def _download_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    # No total: a long download is never cut for taking long.
+    return aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.read)
+
+
 class S3Session:
     """A separate aiohttp session for download links, made lazily inside the running loop.
 
@@ -77,24 +84,61 @@ class S3Session:
     only connect and idle-read ones, so a long download is never cut for taking long.
     """
 
-    def __init__(self, settings: SessionSettings) -> None:
-        timeouts = settings.timeouts
+    def __init__(
+        self, settings: SessionSettings, *, observation: Observation | None = None
+    ) -> None:
         self._session = LazySession(
             settings,
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=timeouts.connect, sock_read=timeouts.read
-            ),
+            timeout=_download_timeout(settings.timeouts),
             auto_decompress=False,
             read_bufsize=_READ_BUFFER,
         )
+        self._observation = observation
+        self._timeout = _download_timeout(settings.timeouts)
+        #: Given with each request; None for the session's own.
+        self._per_request: aiohttp.ClientTimeout | None = None
+
+    def with_timeouts(self, timeouts: Timeouts) -> S3Session:
+        """The same pool, its requests limited by `timeouts` (connect and idle read)."""
+        if timeouts == self._session.settings.timeouts:
+            return self
+        view = copy.copy(self)
+        view._per_request = _download_timeout(timeouts)
+        return view
 
     async def get(self, url: yarl.URL, headers: Mapping[str, str]) -> S3Response:
         """Send one GET for `url` exactly as given; the caller must close the answer."""
         session = self._session.get()
+        observer = None if self._observation is None else self._observation.current
+        call = None if observer is None else observer.call("GET", url, target="storage")
         try:
-            response = await session.get(url, headers=headers, allow_redirects=False)
+            if call is not None:
+                call.attempt(1)
+            proxies = self._session.environment_proxies
+            proxy = None if proxies is None else proxies.for_url(url)
+            if self._per_request is None and proxy is None:
+                response = await session.get(url, headers=headers, allow_redirects=False)
+            else:
+                response = await session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._per_request or self._timeout,
+                    proxy=proxy,
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise no_answer(exc) from exc
+            failure = no_answer(exc)
+            if call is not None:
+                call.failed(str(failure))
+                call.end(failure)
+            raise failure from exc
+        except BaseException as exc:
+            if call is not None:
+                call.end(exc)
+            raise
+        if call is not None:
+            call.answered(response.status, response.headers)
+            call.end(None)
         return S3Response(response)
 
     async def aclose(self) -> None:

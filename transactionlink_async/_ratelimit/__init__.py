@@ -1,6 +1,5 @@
-"""Rate limits: RateLimit, where their state lives (RateBudget), pauses, adaptive launch pacing."""
+"""Rate limits: RateLimit, the client's pauses and the pace it learns from 429s."""
 
-from .budget import LocalRateBudget, RateBudget
 from .limit import RateLimit
 
-__all__ = ["LocalRateBudget", "RateBudget", "RateLimit"]
+__all__ = ["RateLimit"]

@@ -10,9 +10,9 @@ import anyio
 import anyio.lowlevel
 import yarl
 
+from ..coordination import RateBudget
 from ..errors import RateLimitError
 from .adaptive import AdaptiveRate
-from .budget import RateBudget
 from .limit import RateLimit
 from .pause import jittered
 

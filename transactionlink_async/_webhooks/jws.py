@@ -36,7 +36,8 @@ MIN_RSA_BITS = 2048
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 # Header parameters whose meaning this verifier implements (RFC 7515 section 4.1.11).
 _UNDERSTOOD_CRIT = frozenset({"b64"})
-_EXTRA_HINT = "install the 'webhooks' extra: pip install 'transactionlink-async[webhooks]'"
+# cryptography is a dependency: only a broken or partial installation lacks it.
+_INSTALL_HINT = "pip install 'cryptography>=42' (a dependency of transactionlink-async)"
 
 
 @attrs.frozen
@@ -148,12 +149,12 @@ def parse_detached_jws(value: str) -> DetachedJws:
 
 
 def require_cryptography() -> None:
-    """Fail early, with the fix, when the `webhooks` extra is not installed."""
+    """Fail early, with the fix, when cryptography cannot be imported."""
     try:
         import cryptography  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            f"verifying webhooks needs the cryptography package; {_EXTRA_HINT}"
+            f"verifying webhooks needs the cryptography package; {_INSTALL_HINT}"
         ) from exc
 
 

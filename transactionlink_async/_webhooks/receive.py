@@ -21,7 +21,7 @@ from ..errors import (
     WebhookKeyUnavailableError,
     WebhookVerificationError,
 )
-from ..models import WorkflowStatus, status_from_text
+from ..models import UnknownStatus, WorkflowStatus, status_from_text
 from .jws import load_rsa_public_key, parse_detached_jws, require_cryptography, rs256_verify
 from .keys import KeyCache
 
@@ -74,7 +74,7 @@ class WebhookEvent:
     """
 
     execution_id: str | None
-    status: WorkflowStatus | str | None
+    status: WorkflowStatus | UnknownStatus | None
     payload: Mapping[str, Any] = attrs.field(hash=False, repr=False)
     reference_name: str | None = None
 
@@ -83,24 +83,25 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _find_execution_id(payload: dict[str, Any]) -> str | None:
+def _find_execution(payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The execution id, and the object it was found in (the payload when none was)."""
     # json.loads makes plain dicts: `dict` checks are exact here, and cheaper than Mapping.
     nested = [payload[name] for name in _NESTED if isinstance(payload.get(name), dict)]
     for key in _ID_KEYS:
         for where in (payload, *nested):
             found = _text(where.get(key))
             if found:
-                return found
+                return found, where
     found = _text(payload.get("id"))
     if found:
-        return found
+        return found, payload
     for name in _NESTED_WITH_OWN_ID:
         inner = payload.get(name)
         if isinstance(inner, dict):
             found = _text(inner.get("id"))
             if found:
-                return found
-    return None
+                return found, inner
+    return None, payload
 
 
 def event_from_body(body: bytes) -> WebhookEvent:
@@ -111,9 +112,12 @@ def event_from_body(body: bytes) -> WebhookEvent:
         raise WebhookVerificationError("webhook rejected: the signed body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookVerificationError("webhook rejected: the signed body is not a JSON object")
-    status = _text(payload.get("status"))
+    execution_id, where = _find_execution(payload)
+    # The status of the execution sits beside its id; the top level speaks for it when
+    # that object has none.
+    status = _text(where.get("status")) or _text(payload.get("status"))
     return WebhookEvent(
-        execution_id=_find_execution_id(payload),
+        execution_id=execution_id,
         status=None if status is None else status_from_text(status),
         payload=payload,
         reference_name=_text(payload.get("referenceName")),
@@ -156,7 +160,7 @@ def signature_header(headers: Headers) -> str:
     return value
 
 
-def _check_max_body(max_body: object) -> None:
+def check_max_body(max_body: object) -> None:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(f"max_body must be a positive int, got {max_body!r}")
 
@@ -224,7 +228,7 @@ class Webhooks:
         `max_body` bytes (1 MiB) is refused before anything else: a delivery is a small
         JSON object, and hashing and parsing megabytes would hold up the event loop.
         """
-        _check_max_body(max_body)
+        check_max_body(max_body)
         if not self._crypto_checked:
             require_cryptography()
             self._crypto_checked = True
@@ -246,8 +250,10 @@ class Webhooks:
     ) -> WebhookEvent:
         """Verify, then wake every `wait_for_completion` waiting on the event's execution.
 
-        A woken waiter confirms with one GET, so a repeated delivery, or one for an
-        execution nobody waits on, is harmless. On a closed client it raises
+        With a coordination backend, the news also reaches the waits of every client
+        sharing it, in any process. A woken waiter confirms with one GET, so a repeated
+        delivery, or one for an execution nobody waits on, is harmless. On a closed
+        client it raises
         ClientClosedError instead, even for a genuine delivery: nobody is left to wake,
         and the sender should retry until a running receiver takes the event.
         """
@@ -258,6 +264,8 @@ class Webhooks:
         lifecycle.check_open()
         if event.execution_id is not None:
             self._client.wakeups.wake(event.execution_id)
+            status = None if event.status is None else str(event.status)
+            await self._client.news.announce(event.execution_id, status)
         return event
 
     async def receive(
@@ -272,7 +280,7 @@ class Webhooks:
         kind of refusal is logged once a minute at most (WARNING for 503, INFO for 400);
         the others go to DEBUG, and the next line says how many there were.
         """
-        _check_max_body(max_body)
+        check_max_body(max_body)
         if isinstance(body, (bytes, bytearray, memoryview)) and len(body) > max_body:
             self._log_rejected.log("webhook rejected: the body is over max_body=%d", max_body)
             return 413, "body too large"
@@ -322,7 +330,7 @@ def starlette_endpoint(
 
     >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])
     """
-    _check_max_body(max_body)
+    check_max_body(max_body)
     require_cryptography()
     from .starlette_receiver import make_endpoint
 
@@ -336,7 +344,7 @@ def aiohttp_handler(
 
     >>> app.router.add_post("/webhooks/transactionlink", aiohttp_handler(tl))
     """
-    _check_max_body(max_body)
+    check_max_body(max_body)
     require_cryptography()
     from .aiohttp_receiver import make_handler
 

@@ -23,25 +23,43 @@ def require_redis() -> Any:
     return redis_asyncio
 
 
-def connect(url: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT) -> Redis:
-    """A lazily connecting client for `url` whose every call gives up after `timeout` seconds."""
+def check_url(url: object) -> str:
+    """A Redis URL, or a ValueError showing what one looks like."""
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(
             "the Redis URL must start with redis://, rediss:// or unix://, "
             "e.g. redis://127.0.0.1:6379/0"
         )
+    return url
+
+
+def connect(
+    url: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT, max_connections: int | None = None
+) -> Redis:
+    """A lazily connecting client for `url` whose every call gives up after `timeout` seconds.
+
+    With `max_connections`, callers beyond that many wait (up to `timeout`) for a free
+    connection instead of opening more.
+    """
+    check_url(url)
     redis_asyncio = require_redis()
-    client: Redis = redis_asyncio.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         # Our own circuit breaker decides when to try again; redis-py retrying inside one
         # call would stretch a short timeout into a long stall.
-        retry_on_timeout=False,
-        health_check_interval=0,
-        decode_responses=False,
+        "retry_on_timeout": False,
+        "health_check_interval": 0,
+        "decode_responses": False,
+    }
+    if max_connections is None:
+        client: Redis = redis_asyncio.Redis.from_url(url, **options)
+        return client
+    pool = redis_asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, **options
     )
-    return client
+    bounded: Redis = redis_asyncio.Redis.from_pool(pool)
+    return bounded
 
 
 def redacted_url(url: str) -> str:

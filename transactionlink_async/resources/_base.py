@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .._convert import ConversionError, structure
 from .._handle import ClientHandle
 from .._request import ApiRequest, parse_json
 from .._retry import RetryMode
+from .._transport import RawResponse
 from ..errors import InvalidResponseError
 
 T = TypeVar("T")
+
+#: Set by `with_raw_response` around one resource call: the answer that call gets.
+answer_slot: ContextVar[list[RawResponse] | None] = ContextVar(
+    "transactionlink_answer_slot", default=None
+)
 
 
 class Resource:
@@ -23,7 +30,18 @@ class Resource:
         # send() and the parsing directly, not through send_json: one coroutine less on
         # the path every call takes.
         response = await self._client.send(request)
+        slot = answer_slot.get()
+        if slot is not None:
+            slot.append(response)
         return parse_model(parse_json(response.body, request), cls, request)
+
+    async def _send(self, request: ApiRequest) -> RawResponse:
+        """Send a request whose answer has no model (e.g. a cancel)."""
+        response = await self._client.send(request)
+        slot = answer_slot.get()
+        if slot is not None:
+            slot.append(response)
+        return response
 
 
 def parse_model(data: Any, cls: type[T], request: ApiRequest) -> T:

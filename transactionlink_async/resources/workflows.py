@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from .._batches.journaled import JournaledLaunch
 from .._batches.launch import DEFAULT_LAUNCH_CONCURRENCY, LaunchBatch
 from .._batches.wait import WaitBatch, check_poll_policy, check_timeout
 from .._batches.wait import wait_for_completion as _wait_for_completion
@@ -23,8 +24,8 @@ from .._download.results import (
     ResultStream,
 )
 from .._handle import ClientHandle
-from .._ratelimit.kinds import request_kind
-from .._request import ApiRequest
+from .._observe.operations import traced
+from .._request import AnswerObserver, ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
     check_concurrency,
@@ -35,13 +36,11 @@ from .._validate import (
     check_text,
     utc_now,
 )
+from ..journal import Journal
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
-
-#: The kind of request a launch is, for the client's rate limits.
-LAUNCH_KIND = request_kind("POST", "/workflows")
 
 
 def initialise_body(request: LaunchRequest, *, now: datetime | None = None) -> dict[str, Any]:
@@ -105,8 +104,16 @@ class Workflows(Resource):
         )
         return await self._initialise(initialise_body(launch))
 
-    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
-        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
+    async def _initialise(
+        self, body: Mapping[str, Any], on_answer: AnswerObserver | None = None
+    ) -> WorkflowExecution:
+        request = ApiRequest(
+            method="POST",
+            path="/workflows",
+            json=body,
+            mode=RetryMode.CREATING,
+            on_answer=on_answer,
+        )
         return await self._send_model(request, WorkflowExecution)
 
     def launch_many(
@@ -114,24 +121,43 @@ class Workflows(Resource):
         requests: Iterable[LaunchRequest] | AsyncIterable[LaunchRequest],
         *,
         concurrency: int = DEFAULT_LAUNCH_CONCURRENCY,
+        journal: Journal | None = None,
     ) -> LaunchBatch:
         """Launch many executions; iterate the result for one `LaunchOutcome` per request.
 
-        At most `concurrency` launches are in flight. After a 429 the whole client waits
-        out its Retry-After, then paces its requests at a rate it learns from the API's
-        429s (see `batch.current_rate`). A request that fails validation or meets an error
-        becomes an outcome with `.error`; the others go on. The input is read lazily, as
-        launch slots free up.
+        At most `concurrency` launches are in flight, fewer for a while after a 429. A
+        request that fails validation or meets an error becomes an outcome with `.error`;
+        the others go on. The input is read lazily, as launch slots free up.
+
+        With a `journal`, every request needs a `key` (unique in the journal): each key
+        is claimed before its request is sent and its execution recorded after the
+        answer, so running the batch again launches nothing twice. A key already
+        launched comes back with `outcome.resumed` and its execution; one that may have
+        been sent without a recorded answer comes back with a `LaunchInDoubtError`.
 
         >>> async for outcome in tl.workflows.launch_many(requests, concurrency=20):
         ...     print(outcome.index, outcome.execution or outcome.error)
         """
+        if journal is None:
+            return LaunchBatch(
+                requests,
+                concurrency=concurrency,
+                build_body=initialise_body,
+                launch=self._initialise,
+                max_pause=self._client.retry_policy.max_retry_after,
+                lifecycle=self._client.lifecycle,
+            )
+        journaled = JournaledLaunch(
+            requests, journal=journal, launch=self._initialise, fetch=self.get
+        )
         return LaunchBatch(
-            requests,
+            journaled.items(),
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
-            current_rate=lambda: self._client.current_rate(LAUNCH_KIND),
+            max_pause=self._client.retry_policy.max_retry_after,
+            attempt=journaled.attempt,
+            lifecycle=self._client.lifecycle,
         )
 
     async def get(self, execution_id: str) -> WorkflowExecution:
@@ -142,7 +168,7 @@ class Workflows(Resource):
     async def cancel(self, execution_id: str) -> None:
         """Cancel a running execution (`POST /workflows/{id}/cancel`); harmless to repeat."""
         path = f"/workflows/{check_id('execution_id', execution_id)}/cancel"
-        await self._client.send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
+        await self._send(ApiRequest(method="POST", path=path, mode=RetryMode.IDEMPOTENT))
 
     async def wait_for_completion(
         self,
@@ -157,7 +183,14 @@ class Workflows(Resource):
         raises `WaitTimeoutError` (with `.last`) when it runs out. A webhook handled by
         `tl.webhooks.handle` ends the sleep between checks early.
         """
-        return await _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "wait",
+            execution_id,
+            _wait_for_completion(self._client, execution_id, timeout=timeout, poll=poll),
+            _wait_notes,
+        )
 
     def wait_many(
         self,
@@ -182,8 +215,13 @@ class Workflows(Resource):
         limit = check_concurrency(concurrency, allow_none=True)
 
         async def wait(execution_id: str) -> WorkflowExecution:
-            return await _wait_for_completion(
-                self._client, execution_id, timeout=budget, poll=policy
+            check_id("execution_id", execution_id)
+            return await traced(
+                self._client.observation,
+                "wait",
+                execution_id,
+                _wait_for_completion(self._client, execution_id, timeout=budget, poll=policy),
+                _wait_notes,
             )
 
         return WaitBatch(execution_ids, wait, concurrency=limit)
@@ -198,7 +236,13 @@ class Workflows(Resource):
         announced size when known, else once the count passes the limit); use
         `stream_result` or `download_result` for those.
         """
-        return await self._results.get(execution_id, max_bytes=max_bytes)
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "get_result",
+            execution_id,
+            self._results.get(execution_id, max_bytes=max_bytes),
+        )
 
     def stream_result(
         self,
@@ -251,11 +295,31 @@ class Workflows(Resource):
         `verify_md5=False` (MD5 runs below a gigabyte per second: on a very fast link it
         limits the rate; TLS already guards the bytes in transit).
         """
-        return await self._results.download(
+        check_id("execution_id", execution_id)
+        return await traced(
+            self._client.observation,
+            "download",
             execution_id,
-            destination,
-            on_progress=on_progress,
-            max_attempts=max_attempts,
-            write_size=chunk_size,
-            verify_md5=verify_md5,
+            self._results.download(
+                execution_id,
+                destination,
+                on_progress=on_progress,
+                max_attempts=max_attempts,
+                write_size=chunk_size,
+                verify_md5=verify_md5,
+            ),
+            _download_notes,
         )
+
+
+def _wait_notes(execution: WorkflowExecution) -> list[tuple[str, str | int | float | bool]]:
+    return [("execution.status", str(execution.status))]
+
+
+def _download_notes(done: DownloadedResult) -> list[tuple[str, str | int | float | bool]]:
+    return [
+        ("download.size", done.size),
+        ("download.attempts", done.attempts),
+        ("download.resumes", done.resumes),
+        ("download.redirected", done.redirected),
+    ]

@@ -33,6 +33,9 @@ _MAX_EXPIRY = dt.timedelta(days=30)
 # The client checks the window before sending; this slack keeps a value it accepted a
 # moment ago from flipping to 400 on the way over.
 _EXPIRY_SLACK = dt.timedelta(seconds=60)
+# The schemas require a date-time `expiresAt` (never null): an execution launched without
+# one gets the longest the API allows (the vendor does not say what it picks).
+_DEFAULT_EXPIRY = _MAX_EXPIRY
 
 _PERSONAL_FIELDS = ("firstName", "lastName", "personalNumber", "email", "phone")
 _BUSINESS_FIELDS = ("companyName", "companyNumber", "companyAddress")
@@ -234,7 +237,7 @@ class FakeApi:
             "name": script.name or definition_id,
             "revision": "1",
             "locale": locale,
-            "expiresAt": None,
+            "expiresAt": format_timestamp(_wall_now() + _DEFAULT_EXPIRY),
             "uiOptions": {},
             "executionType": "INTERACTIVE" if script.interactive else "BACKGROUND",
             "executionVersion": 1,
@@ -275,7 +278,8 @@ class FakeApi:
 
         document = self._base_document(definition_id, locale)
         document["parameters"] = parameters
-        document["expiresAt"] = expires_at
+        if expires_at is not None:
+            document["expiresAt"] = expires_at
         if record_id is not None:
             document["recordId"] = record_id
         if document["executionType"] == "INTERACTIVE":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -56,6 +57,8 @@ class Journal:
         self.entries: list[JournalEntry] = []
         self.limit = limit
         self._seq = itertools.count(1)
+        # (method, path glob, future) of each `next_request` call still waiting.
+        self._waiters: list[tuple[str | None, str | None, asyncio.Future[JournalEntry]]] = []
 
     def begin(self, method: str, path: str, query: str, headers: dict[str, str]) -> JournalEntry:
         entry = JournalEntry(
@@ -69,7 +72,24 @@ class Journal:
         self.entries.append(entry)
         if self.limit is not None and len(self.entries) > self.limit + self.limit // 2 + 1:
             self._trim(self.limit)
+        for method_glob, path_glob, future in self._waiters:
+            if not future.done() and entry.matches(method_glob, path_glob):
+                future.set_result(entry)
         return entry
+
+    async def next_request(
+        self, method: str | None, path_glob: str | None, timeout: float
+    ) -> JournalEntry | None:
+        """The next matching request to arrive, or None when none does within `timeout`."""
+        future: asyncio.Future[JournalEntry] = asyncio.get_running_loop().create_future()
+        waiter = (method, path_glob, future)
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._waiters.remove(waiter)
 
     def _trim(self, keep: int) -> None:
         # Trimmed in batches (amortised O(1)) and in place: `fake.journal` is this list.

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import ssl as ssl_module
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,7 +98,9 @@ class S3Fault:
     whatever the Range said; `cut_after` sends that many body bytes then closes the
     connection; `stall_after` sends that many then goes quiet; `drip` sleeps that many
     seconds after each piece of `drip_bytes`; `chunked` sends without Content-Length;
-    `corrupt_at` flips the bits of that byte of the answer's body. `then` runs once the
+    `corrupt_at` flips the bits of that byte of the answer's body; `short_range` answers a
+    ranged GET (only those) with at most that many bytes, as a legal 206 whose
+    Content-Range says which: the client must ask again for the rest. `then` runs once the
     answer ended (or was cut), e.g. to replace the object or expire URLs.
     """
 
@@ -115,12 +118,15 @@ class S3Fault:
     drip_bytes: int = 16 * 1024
     chunked: bool = False
     corrupt_at: int | None = None
+    short_range: int | None = None
     then: Callable[[], object] | None = None
     fired: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1, or None for forever")
+        if self.short_range is not None and self.short_range < 1:
+            raise ValueError("short_range must be at least 1 byte")
         if self.cut_after is not None and self.stall_after is not None:
             raise ValueError("give cut_after or stall_after, not both")
         if self.drip < 0 or self.drip_bytes < 1:
@@ -129,6 +135,8 @@ class S3Fault:
     def matches(self, key: str, ranged: bool) -> bool:
         if self.ranged is not None and self.ranged != ranged:
             return False
+        if self.short_range is not None and not ranged:
+            return False  # a 206 answers a Range only
         return self.key_glob is None or path_matches(self.key_glob, key)
 
 
@@ -156,9 +164,13 @@ class FakeS3:
         url_lifetime: float = 300.0,
         bucket: str = "tl-results",
         region: str = "eu-west-1",
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if not url_lifetime > 0:
             raise ValueError("url_lifetime must be positive")
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be a server-side ssl.SSLContext, got {type(ssl).__name__}")
+        self._ssl = ssl
         self._host = host
         self._requested_port = port
         self.url_lifetime = url_lifetime
@@ -187,7 +199,7 @@ class FakeS3:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._requested_port)
+            site = web.TCPSite(runner, self._host, self._requested_port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -218,7 +230,8 @@ class FakeS3:
         if self._port is None:
             raise RuntimeError("the fake S3 is not started")
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{host}:{self._port}"
 
     # -- objects -------------------------------------------------------------------------
 
@@ -348,6 +361,7 @@ class FakeS3:
         drip_bytes: int = 16 * 1024,
         chunked: bool = False,
         corrupt_at: int | None = None,
+        short_range: int | None = None,
         then: Callable[[], object] | None = None,
     ) -> S3Fault:
         """Add a fault rule (see S3Fault); rules match in insertion order."""
@@ -366,6 +380,7 @@ class FakeS3:
             drip_bytes=drip_bytes,
             chunked=chunked,
             corrupt_at=corrupt_at,
+            short_range=short_range,
             then=then,
         )
         self._faults.append(rule)
@@ -479,6 +494,9 @@ class FakeS3:
         start, stop, status = 0, size, 200
         if isinstance(span, tuple):
             start, stop = span
+            if rule is not None and rule.short_range is not None:
+                # Less than asked, and saying so: as legal as a whole range.
+                stop = min(stop, start + rule.short_range)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         response = web.StreamResponse(status=status, headers=headers)

@@ -110,7 +110,7 @@ class GeneratedJson:
         used = ends[fitting - 1] if fitting else 0
         self._tail = self._template[:used] + b" " * (remainder - used) + _FINAL + _SUFFIX
         self._tail_start = len(_PREFIX) + self._blocks * self._block_size
-        self.item_count = self._blocks * (_BLOCK_RECORDS + 1) + fitting + 1
+        self.item_count: int = self._blocks * (_BLOCK_RECORDS + 1) + fitting + 1
 
     @property
     def size(self) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import ssl as ssl_module
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -58,7 +60,12 @@ class FakeTransactionLink:
         api_secret: str | None = None,
         journal_limit: int | None = None,
         s3_url_lifetime: float = 300.0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be a server-side ssl.SSLContext, got {type(ssl).__name__}")
+        # Serves HTTPS (the API and the fake S3) with this context when given.
+        self._ssl = ssl
         self._host = host
         self._requested_port = port
         self._tokens = TokenStore(
@@ -70,7 +77,7 @@ class FakeTransactionLink:
             refresh_token_single_use=refresh_token_single_use,
         )
         # Its own listener: a different host:port than the API, as S3 is.
-        self._s3 = FakeS3(host=host, url_lifetime=s3_url_lifetime)
+        self._s3 = FakeS3(host=host, url_lifetime=s3_url_lifetime, ssl=ssl)
         self._api = FakeApi(
             self._tokens,
             clock=clock,
@@ -117,7 +124,7 @@ class FakeTransactionLink:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._requested_port)
+            site = web.TCPSite(runner, self._host, self._requested_port, ssl_context=self._ssl)
             await site.start()
             await self._s3.start()
         except BaseException:
@@ -159,9 +166,10 @@ class FakeTransactionLink:
 
     @property
     def base_url(self) -> str:
-        """ "http://127.0.0.1:PORT", with no trailing slash."""
+        """ "http://127.0.0.1:PORT" ("https://..." when serving TLS), no trailing slash."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def org_token(self) -> str:
@@ -355,6 +363,18 @@ class FakeTransactionLink:
     def count(self, method: str | None, path_glob: str | None) -> int:
         """How many journal entries match."""
         return self._journal.count(method, path_glob)
+
+    async def next_request(
+        self, method: str | None = None, path_glob: str | None = None, *, timeout: float
+    ) -> JournalEntry | None:
+        """Wait for the next matching request to arrive; None when none came within `timeout`.
+
+        To show that something was *not* sent: `assert await fake.next_request("POST",
+        "/workflows", timeout=0.5) is None` returns at once, failing, if it is sent.
+        """
+        if not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        return await self._journal.next_request(method, path_glob, timeout)
 
     def in_flight(self, method: str | None = None, path_glob: str | None = None) -> int:
         """Matching requests being handled right now."""

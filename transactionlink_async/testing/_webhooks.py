@@ -51,7 +51,7 @@ def _pool_key(index: int) -> RSAPrivateKey:
     except ImportError as exc:
         raise ImportError(
             "the fake's webhook sender needs cryptography: "
-            "pip install 'transactionlink-async[webhooks]'"
+            "pip install 'cryptography>=42' (a dependency of transactionlink-async)"
         ) from exc
     while len(_KEY_POOL) <= index:
         _KEY_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))

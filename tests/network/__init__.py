@@ -1,0 +1,1 @@
+"""Proxies, TLS and what crosses them."""

@@ -1,0 +1,1 @@
+"""Seeing what the client does: request/answer events for users, and OpenTelemetry spans."""
