@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -102,6 +103,32 @@ def _pairs(name: str, summary: dict[str, Any]) -> list[tuple[str, str, float]]:
     return rows
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _limit_key(name: str) -> tuple[int, int, str]:
+    """The launch runs by R then answer delay, the other runs after them."""
+    match = re.fullmatch(r"ratelimit_r(\d+)_d(\d+)ms", name)
+    if match is None:
+        return (1_000_000, 0, name)
+    return (int(match.group(1)), int(match.group(2)), name)
+
+
+def _limit_label(name: str) -> str:
+    """ "ratelimit_r100_d1ms" -> "R = 100/s, answers in 1 ms"; the initialise run by name."""
+    if name == "ratelimit_initialise_150":
+        return "150 initialise at 25/s, R = 10/s"
+    match = re.fullmatch(r"ratelimit_r(\d+)_d(\d+)ms", name)
+    if match is None:
+        return name.removeprefix("ratelimit_").replace("_", " ")
+    return f"R = {match.group(1)}/s, answers in {match.group(2)} ms"
+
+
 def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
     """The short tables: ratios against their targets, waiting, and the scaling runs."""
     summaries = _summaries() if summaries is None else summaries
@@ -147,6 +174,26 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                 ]
                 label = name.removeprefix("wait_").replace("_scaling", " (20 s window)")
                 lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
+    limits = sorted((n for n in summaries if n.startswith("ratelimit_")), key=_limit_key)
+    if limits:
+        lines += [
+            "",
+            "| rate limit | contender | budget used | budget used, second half | "
+            "answered 429 (/ launches) | failed | p95 latency (s) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in limits:
+            summary = summaries[name]
+            for contender in summary["contenders"]:
+                median = functools.partial(_median, summary, contender)
+                cells = [
+                    _percent(median("budget_used")),
+                    _percent(median("steady_budget_used")),
+                    f"{_count(median('answered_429'))} ({_percent(median('share_429'))})",
+                    _count(median("failed")),
+                    _fmt(median("p95_latency_s")),
+                ]
+                lines.append(f"| {_limit_label(name)} | {contender} | " + " | ".join(cells) + " |")
     downloads = sorted((n for n in summaries if n.startswith("download_")), key=_size_key)
     if len(downloads) > 1:
         lines += [

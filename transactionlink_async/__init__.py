@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._client import DEFAULT_BASE_URL, ClientOptions, TransactionLink
     from ._download.results import DownloadedResult, ProgressCallback, ResultStream
     from ._observe.events import Events, RequestEvent, ResponseEvent
+    from ._ratelimit import RateLimit
     from ._retry import PollPolicy, RetryPolicy
     from ._session import Timeouts
     from ._webhooks.receive import WebhookEvent, Webhooks
@@ -68,6 +69,7 @@ _LOCATIONS = {
     "DEFAULT_BASE_URL": ("._client", "DEFAULT_BASE_URL"),
     "ClientOptions": ("._client", "ClientOptions"),
     "TransactionLink": ("._client", "TransactionLink"),
+    "RateLimit": ("._ratelimit", "RateLimit"),
     "DownloadedResult": ("._download.results", "DownloadedResult"),
     "ProgressCallback": ("._download.results", "ProgressCallback"),
     "ResultStream": ("._download.results", "ResultStream"),
@@ -169,6 +171,7 @@ __all__ = [
     "Phone",
     "PollPolicy",
     "ProgressCallback",
+    "RateLimit",
     "RateLimitError",
     "RawCases",
     "RawParameters",

@@ -23,6 +23,10 @@ from ._observe.events import Events
 from ._observe.hub import Observation
 from ._observe.setup import tracer_for
 from ._observe.trace import CallTrace, Observer
+from ._ratelimit import RateLimit
+from ._ratelimit.gate import RateGate
+from ._ratelimit.kinds import request_kind
+from ._ratelimit.pause import jittered
 from ._request import ApiRequest, encode_body, parse_json
 from ._retry import (
     Failure,
@@ -96,6 +100,7 @@ class TransactionLink:
         ssl: SSLContext | None = None,
         trust_env: bool = True,
         tracing: bool | TracerProvider = False,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, (OrganizationToken, ApiKey)):
             raise TypeError(
@@ -108,6 +113,11 @@ class TransactionLink:
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(
+                f"rate_limit must be a RateLimit(per_second, burst=...), "
+                f"got {type(rate_limit).__name__}"
+            )
         if user_agent is not None and (
             not isinstance(user_agent, str)
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent)
@@ -152,6 +162,15 @@ class TransactionLink:
         self._root_lifecycle.on_close(member.aclose)
         self._root_lifecycle.on_close(self._storage.aclose)
         self._parent: TransactionLink | None = None
+        # One pause, one learned pace and one RateLimit for the whole client (and through
+        # the coordination backend's budget, for every client sharing it).
+        self._gate = RateGate(
+            member.budget,
+            rate_limit,
+            max_pause=(retry or RetryPolicy()).max_retry_after,
+            default_pause=(retry or RetryPolicy()).backoff_base,
+        )
+        self._rate_limit = rate_limit
         self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
         # Shared with every view: one key cache, one set of wake-ups.
         self.webhooks: Webhooks = Webhooks(self._handle)
@@ -250,6 +269,10 @@ class TransactionLink:
         return self._retry
 
     @property
+    def rate_limit(self) -> RateLimit | None:
+        return self._rate_limit
+
+    @property
     def coordination(self) -> Coordination:
         """The backend this client shares its token, news and pacing through."""
         return self._coordination
@@ -282,6 +305,7 @@ class TransactionLink:
             await self._lifecycle.close()
             return
         # Shielded: a cancelled shutdown must still release sockets.
+        self._gate.close()
         with anyio.CancelScope(shield=True):
             await self._lifecycle.close()
             await self._transport.aclose()
@@ -321,10 +345,13 @@ class TransactionLink:
         if body is not None:
             headers["Content-Type"] = "application/json"
         url = self.url_for(request.path)
+        kind = request_kind(request.method, request.path)
         attempt = 0
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
+            sent_at = await self._gate.before_send(kind, request.method, url)
+            self._check_open()  # the wait may have outlived the client
             attempt += 1
             generation = 0
             if request.authenticated:
@@ -364,6 +391,7 @@ class TransactionLink:
                 if request.on_answer is not None:
                     request.on_answer(response.status, response.headers)
                 if response.status < 400:
+                    self._gate.accepted(kind)
                     return response
                 if (
                     response.status == 401
@@ -377,6 +405,14 @@ class TransactionLink:
                     if call is not None:
                         call.renewed()
                     continue
+                paused = await self._gate.answered(
+                    kind,
+                    response.status,
+                    parse_retry_after(response.headers.get("Retry-After"), now=time.time())
+                    if response.status in (429, 503)
+                    else None,
+                    sent_at=sent_at,
+                )
                 decision = decide_retry(
                     self._retry,
                     mode=request.mode,
@@ -387,10 +423,14 @@ class TransactionLink:
                 )
                 if not isinstance(decision, RetryIn):
                     raise _status_error(request, str(url), response, decision)
+                if paused:
+                    # Those refused together must not come back together: never sooner,
+                    # sometimes a little later.
+                    decision = RetryIn(jittered(decision.delay))
             logger.debug("%s %s: retrying in %.2fs", request.method, request.path, decision.delay)
             if call is not None:
                 call.retrying(decision.delay)
-            await anyio.sleep(decision.delay)
+            await self._gate.sleep(decision.delay)
 
     async def send_json(self, request: ApiRequest) -> Any:
         """Send, and parse the answer's JSON body (None for an empty body)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._faults import FaultRule
     from ._journal import JournalEntry
+    from ._limits import AnswerDelay, RateLimitRule
     from ._s3 import FakeS3, S3Fault, S3Object, S3Request, S3Result
     from ._s3data import GeneratedJson
     from ._server import FakeTransactionLink
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINAL_STATUSES",
+    "AnswerDelay",
     "Delivery",
     "DeliveryAttempt",
     "FakeS3",
@@ -27,6 +29,7 @@ __all__ = [
     "FaultRule",
     "GeneratedJson",
     "JournalEntry",
+    "RateLimitRule",
     "S3Fault",
     "S3Object",
     "S3Request",
@@ -37,6 +40,7 @@ __all__ = [
 
 _WHERE = {
     "FINAL_STATUSES": "._workflows",
+    "AnswerDelay": "._limits",
     "Delivery": "._webhooks",
     "DeliveryAttempt": "._webhooks",
     "FakeS3": "._s3",
@@ -44,6 +48,7 @@ _WHERE = {
     "FaultRule": "._faults",
     "GeneratedJson": "._s3data",
     "JournalEntry": "._journal",
+    "RateLimitRule": "._limits",
     "S3Fault": "._s3",
     "S3Object": "._s3",
     "S3Request": "._s3",

@@ -10,8 +10,23 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ._limits import AnswerDelay, RateLimitRule, parse_delay, parse_rate_limit
 from ._s3data import GeneratedJson
 from ._server import FakeTransactionLink
+
+
+def _rate_limit(text: str) -> RateLimitRule:
+    try:
+        return parse_rate_limit(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _delay(text: str) -> AnswerDelay:
+    try:
+        return parse_delay(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
         help="also create a COMPLETED execution whose result, a generated JSON document of "
         "this many bytes, is answered inline (however large); its id is inline_result_id",
     )
+    serve.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        action="append",
+        default=[],
+        metavar="'METHOD PATH PER_SECOND [burst=N] [retry_after=S]'",
+        help="refuse matching requests beyond that rate with 429 + Retry-After, e.g. "
+        "'POST /workflows 100 burst=10' (repeatable; also POST /_fake/rate_limits)",
+    )
+    serve.add_argument(
+        "--delay",
+        type=_delay,
+        action="append",
+        default=[],
+        metavar="'METHOD PATH SECONDS'",
+        help="send every matching answer that late, e.g. '* /** 0.1' "
+        "(repeatable; also POST /_fake/delays)",
+    )
     return parser
 
 
@@ -71,6 +104,16 @@ async def _serve(args: argparse.Namespace) -> None:
         s3_url_lifetime=args.s3_url_lifetime,
         inline_result_limit=inline_limit,
     ) as fake:
+        for rule in args.rate_limit:
+            fake.set_rate_limit(
+                rule.method,
+                rule.path_glob,
+                per_second=rule.per_second,
+                burst=rule.burst,
+                retry_after=rule.retry_after,
+            )
+        for delay in args.delay:
+            fake.set_answer_delay(delay.method, delay.path_glob, delay.seconds)
         line: dict[str, object] = {
             "base_url": fake.base_url,
             "org_token": fake.org_token,

@@ -19,6 +19,7 @@ from ._auth import TokenStore
 from ._faults import DropMode, FaultRule, FaultRules
 from ._http import ApiError, error_response
 from ._journal import Journal, JournalEntry
+from ._limits import AnswerDelay, RateLimitRule, RouteControls
 from ._s3 import FakeS3, S3Result
 from ._stats import RouteStats
 from ._webhooks import WebhookSender
@@ -89,6 +90,7 @@ class FakeTransactionLink:
         self._journal = Journal(journal_limit)
         self._stats = RouteStats()
         self._faults = FaultRules()
+        self._controls = RouteControls()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._closing = asyncio.Event()
@@ -109,6 +111,11 @@ class FakeTransactionLink:
                 web.post(_FAKE_PREFIX + "webhooks/subscribe", self._subscribe_handler),
                 web.post(_FAKE_PREFIX + "webhooks/unsubscribe", self._subscribe_handler),
                 web.get(_FAKE_PREFIX + "finishes", self._finishes_handler),
+                web.get(_FAKE_PREFIX + "rate_limits", self._controls_handler),
+                web.post(_FAKE_PREFIX + "rate_limits", self._rate_limit_handler),
+                web.delete(_FAKE_PREFIX + "rate_limits", self._rate_limit_handler),
+                web.post(_FAKE_PREFIX + "delays", self._delay_handler),
+                web.delete(_FAKE_PREFIX + "delays", self._delay_handler),
             ]
         )
         # handler_cancellation: a client that hangs up ends a delayed handler at once.
@@ -381,8 +388,9 @@ class FakeTransactionLink:
         """Whole-run counts (unlike the journal, never trimmed), also served as JSON at
         `GET /_fake/stats` for a client in another process.
 
-        `requests` and `peak_in_flight` are keyed by "METHOD /route/{pattern}", e.g.
-        "POST /workflows" or "GET /workflows/{id}"; `executions` counts those created.
+        `requests`, `peak_in_flight` and `answers` (counts per status, e.g. `"429"`) are
+        keyed by "METHOD /route/{pattern}", e.g. "POST /workflows" or "GET /workflows/{id}";
+        `executions` counts those created.
         """
         return {
             **self._stats.snapshot(),
@@ -436,6 +444,79 @@ class FakeTransactionLink:
     async def _finishes_handler(self, request: web.Request) -> web.StreamResponse:
         """`GET /_fake/finishes`: when each clock-driven execution reaches its last status."""
         return web.json_response({"now": self._api.clock(), "finishes": self._api.finish_times()})
+
+    async def _controls_handler(self, request: web.Request) -> web.StreamResponse:
+        """`GET /_fake/rate_limits`: the rate limits and answer delays in force, with counts."""
+        return web.json_response(self._controls.snapshot())
+
+    async def _rate_limit_handler(self, request: web.Request) -> web.StreamResponse:
+        """`POST /_fake/rate_limits` with `{"method", "path", "per_second", "burst"?,
+        "retry_after"?}` sets a rate limit (see set_rate_limit); `DELETE` removes them all."""
+        if request.method == "DELETE":
+            self.clear_rate_limits()
+            return web.json_response({"rate_limits": []})
+        options = await _json_options(
+            request, {"method", "path", "per_second"}, {"burst", "retry_after"}
+        )
+        if isinstance(options, web.Response):
+            return options
+        try:
+            rule = self.set_rate_limit(options.pop("method"), options.pop("path"), **options)
+        except (TypeError, ValueError) as exc:
+            return error_response(400, str(exc))
+        return web.json_response({"per_second": rule.per_second, "burst": rule.burst})
+
+    async def _delay_handler(self, request: web.Request) -> web.StreamResponse:
+        """`POST /_fake/delays` with `{"method", "path", "seconds"}` sets an answer delay
+        (see set_answer_delay); `DELETE` removes them all."""
+        if request.method == "DELETE":
+            self.clear_answer_delays()
+            return web.json_response({"delays": []})
+        options = await _json_options(request, {"method", "path", "seconds"}, set())
+        if isinstance(options, web.Response):
+            return options
+        try:
+            delay = self.set_answer_delay(options["method"], options["path"], options["seconds"])
+        except (TypeError, ValueError) as exc:
+            return error_response(400, str(exc))
+        return web.json_response({"seconds": delay.seconds})
+
+    # -- rate limits and answer delays ---------------------------------------------------
+
+    def set_rate_limit(
+        self,
+        method: str,
+        path_glob: str,
+        *,
+        per_second: float,
+        burst: float = 1.0,
+        retry_after: float | None = None,
+    ) -> RateLimitRule:
+        """Refuse matching requests beyond `per_second` (a token bucket of `burst`) with 429.
+
+        A refused request does nothing; its 429 carries `Retry-After` (`retry_after`
+        seconds when given, else the time until a token is free, in whole seconds). Setting
+        a limit again for the same method and glob replaces it, with a full bucket. The
+        returned rule counts what it `admitted` and `refused`.
+        """
+        return self._controls.set_limit(
+            RateLimitRule(method, path_glob, per_second, burst, retry_after)
+        )
+
+    def clear_rate_limits(self) -> None:
+        """Remove every rate limit."""
+        self._controls.clear_limits()
+
+    def set_answer_delay(self, method: str, path_glob: str, seconds: float) -> AnswerDelay:
+        """Send every matching answer `seconds` late, 429s included (0 removes the delay).
+
+        Unlike a fault rule's `delay`, it never runs out: it stands for the API's latency.
+        """
+        return self._controls.set_delay(AnswerDelay(method, path_glob, seconds))
+
+    def clear_answer_delays(self) -> None:
+        """Remove every answer delay."""
+        self._controls.clear_delays()
 
     # -- faults --------------------------------------------------------------------------
 
@@ -492,18 +573,39 @@ class FakeTransactionLink:
         entry = self._journal.begin(
             request.method, request.path, request.query_string, dict(request.headers)
         )
-        rule = self._faults.take(request.method, request.path)
-        if rule is not None:
-            entry.faults = rule.kinds
         try:
-            response = await self._respond(request, handler, entry, rule)
+            response = await self._answer(request, handler, entry)
             if response is not None:
                 entry.status = response.status
                 return response
             return _drop(request)
         finally:
             self._journal.finish(entry)
-            self._stats.finish(route)
+            self._stats.finish(route, entry.status)
+
+    async def _answer(
+        self, request: web.Request, handler: _Handler, entry: JournalEntry
+    ) -> web.StreamResponse | None:
+        """The rate limit's refusal or the (possibly faulted) answer, after the answer delay."""
+        retry_after = self._controls.admit(request.method, request.path, time.monotonic())
+        response: web.StreamResponse | None
+        if retry_after is not None:
+            # Refused before anything else: no fault is spent and nothing is created.
+            entry.faults = ("rate_limit",)
+            response = error_response(
+                429,
+                "Too many requests: slow down",
+                headers={"Retry-After": _seconds_header(retry_after)},
+            )
+        else:
+            rule = self._faults.take(request.method, request.path)
+            if rule is not None:
+                entry.faults = rule.kinds
+            response = await self._respond(request, handler, entry, rule)
+        delay = self._controls.delay(request.method, request.path)
+        if response is not None and await self._pause(delay):
+            return None
+        return response
 
     async def _respond(
         self,
@@ -548,6 +650,25 @@ class FakeTransactionLink:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+def _seconds_header(seconds: float) -> str:
+    """Retry-After text: whole seconds as an integer, as HTTP writes them; else the decimal."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+async def _json_options(
+    request: web.Request, required: set[str], optional: set[str]
+) -> dict[str, Any] | web.Response:
+    """The JSON object of a control request, or a 400 answer saying what it must hold."""
+    try:
+        options = await request.json()
+    except ValueError:
+        options = None
+    if not isinstance(options, dict) or not required <= set(options) <= required | optional:
+        wanted = sorted(required) + [f"{name}?" for name in sorted(optional)]
+        return error_response(400, f"give a JSON object with {', '.join(wanted)}")
+    return options
 
 
 def _route_key(request: web.Request) -> str:
