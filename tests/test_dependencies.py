@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from importlib.metadata import packages_distributions
+from importlib.metadata import distributions as installed_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -39,6 +39,22 @@ def declared() -> dict[str, Requirement]:
             lines += requirements
     requirements = [Requirement(line) for line in lines]
     return {r.name.lower(): r for r in requirements if r.name != project["name"]}
+
+
+def packages_distributions() -> dict[str, list[str]]:
+    """Top-level import name -> the distributions that install it, read from their files.
+
+    importlib.metadata's own function reads top_level.txt first on Python 3.10, which
+    namespace packages such as opentelemetry's do not ship.
+    """
+    found: dict[str, list[str]] = {}
+    for distribution in installed_distributions():
+        name = distribution.metadata["Name"]
+        for file in distribution.files or ():
+            top = file.parts[0] if len(file.parts) > 1 else file.name.removesuffix(".py")
+            if top.isidentifier() and name not in found.setdefault(top, []):
+                found[top].append(name)
+    return found
 
 
 def test_every_imported_distribution_is_declared() -> None:
