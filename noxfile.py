@@ -24,7 +24,7 @@ PYTHONS = sorted(
     key=Version,
 )
 # Extras that hold the suite's and the developers' tools, not the SDK's own needs.
-TOOL_EXTRAS = {"test", "dev"}
+TOOL_EXTRAS = {"test", "dev", "docs"}
 
 
 def floors(pyproject: dict[str, Any]) -> dict[str, str]:
