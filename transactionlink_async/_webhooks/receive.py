@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -325,7 +325,7 @@ async def receive(
 
 def starlette_endpoint(
     tl: TransactionLink, *, max_body: int = DEFAULT_MAX_BODY
-) -> Callable[[Request], Awaitable[Response]]:
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """A Starlette / FastAPI endpoint receiving this client's webhooks.
 
     >>> app.add_api_route("/webhooks/transactionlink", starlette_endpoint(tl), methods=["POST"])

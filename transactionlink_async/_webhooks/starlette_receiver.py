@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 try:
     from starlette.requests import Request
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["make_endpoint"]
 
 
-def make_endpoint(tl: TransactionLink, max_body: int) -> Callable[[Request], Awaitable[Response]]:
+def make_endpoint(
+    tl: TransactionLink, max_body: int
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     # The annotations are real classes (not strings) so FastAPI can see `request: Request`.
     async def transactionlink_webhook(request: Request) -> Response:
         declared = request.headers.get("content-length")
