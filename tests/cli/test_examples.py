@@ -7,16 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
+from asgi_server import serving
 
 from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async.testing import FakeTransactionLink
@@ -148,34 +145,6 @@ async def test_batch_job_reports_what_did_not_complete(
 
 
 # -- the FastAPI app ------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; stop it cleanly afterwards."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    stopped = anyio.Event()
-
-    async def serve() -> None:
-        try:
-            await server.serve()
-        finally:
-            stopped.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(serve)
-        with anyio.fail_after(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers only this flag
-                await anyio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            # A graceful stop (lifespan shutdown, sockets closed), even when the test failed.
-            server.should_exit = True
-            with anyio.CancelScope(shield=True), anyio.fail_after(10):
-                await stopped.wait()
 
 
 async def test_fastapi_app_verifies_a_user_and_a_webhook_ends_the_wait(
