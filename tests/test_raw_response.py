@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support import fast_client
 
 from transactionlink_async import (
     ApiKey,
     APIResponse,
     NotFoundError,
-    OrganizationToken,
     RetryPolicy,
     TransactionLink,
     WorkflowExecution,
@@ -18,17 +18,9 @@ from transactionlink_async.testing import FakeTransactionLink
 pytestmark = pytest.mark.anyio
 
 
-def client(fake: FakeTransactionLink) -> TransactionLink:
-    return TransactionLink(
-        OrganizationToken(fake.org_token),
-        base_url=fake.base_url,
-        retry=RetryPolicy(backoff_base=0.01),
-    )
-
-
 async def test_each_call_answers_status_headers_and_model(fake: FakeTransactionLink) -> None:
     fake.define_workflow("kyc", statuses=("RUNNING",))
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         raw = tl.with_raw_response
         case = await raw.cases.create(first_name="Ada")
         assert case.status == 201
@@ -54,7 +46,7 @@ async def test_the_answer_is_the_one_the_call_returned_after_retries(
 ) -> None:
     execution_id = fake.create_execution()
     fake.inject("GET", "/workflows/*", status=503, times=1)
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         got = await tl.with_raw_response.workflows.get(execution_id)
     assert got.status == 200
     assert fake.count("GET", "/workflows/*") == 2
@@ -70,7 +62,7 @@ async def test_auth_calls_are_not_the_answer(fake: FakeTransactionLink) -> None:
 
 
 async def test_errors_are_raised_as_from_the_plain_call(fake: FakeTransactionLink) -> None:
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         with pytest.raises(NotFoundError):
             await tl.with_raw_response.workflows.get("nope")
         # A failed raw call leaves nothing behind for the next plain one.
@@ -80,7 +72,7 @@ async def test_errors_are_raised_as_from_the_plain_call(fake: FakeTransactionLin
 
 async def test_views_have_raw_responses_too(fake: FakeTransactionLink) -> None:
     execution_id = fake.create_execution()
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         view = tl.with_options(retry=RetryPolicy.no_retries())
         fake.inject("GET", "/workflows/*", status=503, times=1)
         with pytest.raises(Exception, match="503"):

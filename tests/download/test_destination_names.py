@@ -13,22 +13,15 @@ import anyio
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from support import FAST_RETRY
+from support import fast_client
 
 import transactionlink_async._download.atomic as atomic
-from transactionlink_async import OrganizationToken, TransactionLink
 from transactionlink_async._download.atomic import AtomicFile, temporary_prefix
 from transactionlink_async.testing import FakeTransactionLink, GeneratedJson
 
 pytestmark = pytest.mark.anyio
 
 NAME_MAX = 255
-
-
-def client(fake: FakeTransactionLink) -> TransactionLink:
-    return TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    )
 
 
 def names(folder: Path) -> list[str]:
@@ -52,7 +45,7 @@ async def test_long_names_work(fake: FakeTransactionLink, tmp_path: Path, name: 
     execution_id = fake.create_execution()
     fake.set_large_result(execution_id, size=200_000)
     destination = tmp_path / name
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         result = await tl.workflows.download_result(execution_id, destination)
     assert result.path == destination
     assert result.md5 == GeneratedJson(200_000).md5_hex()
@@ -100,7 +93,7 @@ async def test_a_missing_folder_is_named_as_given(
 ) -> None:
     execution_id = fake.create_execution()
     destination = tmp_path / "missing" / "r.json"
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         with pytest.raises(FileNotFoundError) as caught:
             await tl.workflows.download_result(execution_id, destination)
     assert caught.value.filename == str(destination)
@@ -111,7 +104,7 @@ async def test_a_missing_folder_is_named_as_given(
 
 async def test_a_folder_is_named_as_given(fake: FakeTransactionLink, tmp_path: Path) -> None:
     execution_id = fake.create_execution()
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         with pytest.raises(IsADirectoryError) as caught:
             await tl.workflows.download_result(execution_id, tmp_path)
     assert str(tmp_path) in str(caught.value)
@@ -127,7 +120,7 @@ async def test_a_folder_without_permission_is_named_as_given(
     folder = tmp_path / "locked"
     folder.mkdir(mode=0o500)
     destination = folder / "r.json"
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         with pytest.raises(PermissionError) as caught:
             await tl.workflows.download_result(execution_id, destination)
     assert caught.value.filename == str(destination)
@@ -170,7 +163,7 @@ async def test_a_failing_disk_is_told_about_the_destination(
     fake.set_large_result(execution_id, size=100_000)
     destination = tmp_path / "r.json"
     monkeypatch.setattr(atomic, "os", FailingOs(call, code))
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         with pytest.raises(OSError, match=os.strerror(code)) as caught:
             await tl.workflows.download_result(execution_id, destination)
     assert caught.value.errno == code

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yarl
-from support import FAST_RETRY
+from support import fast_client
 
-from transactionlink_async import OrganizationToken, ResultDownloadError, TransactionLink
+from transactionlink_async import ResultDownloadError, TransactionLink
 from transactionlink_async.testing import FakeS3, FakeTransactionLink, GeneratedJson
 
 pytestmark = pytest.mark.anyio
@@ -22,12 +22,6 @@ CUT = 100_000
 SHORT = 50_000
 #: One whole answer cut at CUT, then the rest in SHORT pieces.
 REQUESTS = 1 + (SIZE - CUT) // SHORT
-
-
-def client(fake: FakeTransactionLink) -> TransactionLink:
-    return TransactionLink(
-        OrganizationToken(fake.org_token), base_url=fake.base_url, retry=FAST_RETRY
-    )
 
 
 def short_pieces(fake: FakeTransactionLink) -> str:
@@ -61,7 +55,7 @@ async def test_download_result_asks_until_the_bytes_add_up(
 ) -> None:
     execution_id = short_pieces(fake)
     destination = tmp_path / "r.json"
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         result = await tl.workflows.download_result(
             execution_id, destination, max_attempts=REQUESTS
         )
@@ -79,7 +73,7 @@ async def read_stream(tl: TransactionLink, execution_id: str, max_attempts: int)
 
 async def test_stream_result_asks_until_the_bytes_add_up(fake: FakeTransactionLink) -> None:
     execution_id = short_pieces(fake)
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         body = await read_stream(tl, execution_id, REQUESTS)
     assert body == expected()
     assert answers(fake) == pieces()
@@ -87,7 +81,7 @@ async def test_stream_result_asks_until_the_bytes_add_up(fake: FakeTransactionLi
 
 async def test_get_result_asks_until_the_bytes_add_up(fake: FakeTransactionLink) -> None:
     execution_id = short_pieces(fake)
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         # get_result allows the default 5 requests: exactly what the pieces take.
         records: dict[str, Any] = await tl.workflows.get_result(execution_id)
     assert len(records["records"]) > 0
@@ -100,7 +94,7 @@ async def test_pieces_that_never_add_up_are_refused(
 ) -> None:
     execution_id = short_pieces(fake)
     too_few = REQUESTS - 1
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         read = (
             tl.workflows.download_result(execution_id, tmp_path / "r.json", max_attempts=too_few)
             if how == "download"

@@ -6,26 +6,18 @@ import logging
 from pathlib import Path
 
 import pytest
+from support import fast_client
 
 from transactionlink_async import (
     ApiKey,
     OrganizationToken,
     RequestEvent,
     ResponseEvent,
-    RetryPolicy,
     TransactionLink,
 )
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
-
-
-def client(fake: FakeTransactionLink) -> TransactionLink:
-    return TransactionLink(
-        OrganizationToken(fake.org_token),
-        base_url=fake.base_url,
-        retry=RetryPolicy(backoff_base=0.01),
-    )
 
 
 async def test_each_attempt_gives_a_request_and_a_response_event(
@@ -35,7 +27,7 @@ async def test_each_attempt_gives_a_request_and_a_response_event(
     requests: list[RequestEvent] = []
     responses: list[ResponseEvent] = []
     fake.inject("GET", "/workflows/*", status=503, times=1)
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         tl.events.on_request(requests.append)
         tl.events.on_response(responses.append)
         await tl.workflows.get(execution_id)
@@ -53,7 +45,7 @@ async def test_a_failed_attempt_gives_an_error_event(fake: FakeTransactionLink) 
     execution_id = fake.create_execution()
     responses: list[ResponseEvent] = []
     fake.inject("GET", "/workflows/*", drop="before_body", times=1)
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         tl.events.on_response(responses.append)
         await tl.workflows.get(execution_id)
     assert responses[0].status is None
@@ -68,7 +60,7 @@ async def test_storage_requests_are_events_without_the_signature(
     fake.set_large_result(execution_id, size=50_000)
     requests: list[RequestEvent] = []
     responses: list[ResponseEvent] = []
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         tl.events.on_request(requests.append)
         tl.events.on_response(responses.append)
         await tl.workflows.download_result(execution_id, tmp_path / "r.json")
@@ -104,7 +96,7 @@ async def test_unsubscribing_and_a_raising_hook(
     def broken(event: ResponseEvent) -> None:
         raise RuntimeError("metrics are down")
 
-    async with client(fake) as tl:
+    async with fast_client(fake) as tl:
         unsubscribe = tl.events.on_request(lambda e: calls.append(e.attempt))
         tl.events.on_response(broken)
         with caplog.at_level(logging.WARNING, "transactionlink_async"):
