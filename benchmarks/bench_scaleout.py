@@ -11,6 +11,14 @@ wait, with one worker) the delay from the execution finishing (server clock) to 
 returning (worker clock; both are CLOCK_MONOTONIC of one machine). One contender runs
 with Redis stopped: every call must still succeed.
 
+Executions finish from SETTLE seconds after their launch on: the first second of a run is
+the benchmark's own start-up burst (its 120 launches, every wait's first poll due at
+once, the first delivery fetching the signing key in each worker), on the one core the
+workers, the balancer and the launcher share; finishes inside it measured that burst,
+not the wake path. So that a tail can be told apart, each run also reports when the
+deliveries reached the balancer and were handled by a worker (both from the finish), and
+the event-loop lag of the workers.
+
     python -m benchmarks.bench_scaleout --waits 80 --window 10 --rounds 1
 """
 
@@ -42,12 +50,18 @@ from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.webhooks import aiohttp_handler
 
 from ._harness import PINNING, ROOT, compare, fake_server
+from ._lag import LagProbe
 
 DEFINITION = "bench-scaleout"
 #: Seconds an access token lives: several renewals within one run.
 TOKEN_LIFETIME = 6.0
 #: Each worker's trickle of other calls (seconds between two).
 TRAFFIC_EVERY = 0.1
+#: Seconds after its launch before an execution may finish (see the module docstring).
+SETTLE = 2.0
+#: Header the balancer adds to each delivery it forwards: the execution it is about, so
+#: the receiving worker can time it without reading the body before the SDK does.
+EXECUTION_HEADER = "X-Bench-Execution"
 
 
 # -- a redis-server of our own ------------------------------------------------------------
@@ -93,12 +107,22 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
     warnings = _WarningCount()
     logging.getLogger("transactionlink_async").addHandler(warnings)
     returned: dict[str, float] = {}
+    handled: dict[str, float] = {}
     errors: list[str] = []
     calls = 0
+
+    @web.middleware
+    async def timed(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        execution_id = request.headers.get(EXECUTION_HEADER)
+        if execution_id:
+            handled.setdefault(execution_id, time.monotonic())
+        return response
+
     async with TransactionLink(
         ApiKey(key, secret), base_url=base_url, coordination=coordination
     ) as tl:
-        app = web.Application()
+        app = web.Application(middlewares=[timed])
         app.router.add_post("/hooks", aiohttp_handler(tl))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -140,7 +164,8 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
                     errors.append(type(exc).__name__)
                 await anyio.sleep(TRAFFIC_EVERY)
 
-        async with anyio.create_task_group() as tg:
+        # Every 5 ms: often enough to see a stall, rarely enough to cost little CPU.
+        async with LagProbe(interval=0.005) as lag, anyio.create_task_group() as tg:
             tg.start_soon(traffic)
             for execution_id in ids:
                 tg.start_soon(wait, execution_id)
@@ -150,6 +175,9 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
         json.dumps(
             {
                 "returned": returned,
+                "handled": handled,
+                "lag_max_ms": lag.figures()["lag_max_ms"],
+                "lag_p99_ms": lag.figures()["lag_p99_ms"],
                 "errors": errors,
                 "calls": calls,
                 "cpu_s": cpu,
@@ -179,16 +207,22 @@ class Balancer:
     def __init__(self, seed: int) -> None:
         self.backends: list[str] = []
         self.landed: dict[str, int] = {}
+        #: When the first delivery of each execution reached the balancer.
+        self.arrived: dict[str, float] = {}
         self._random = random.Random(seed)
         self._session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.read()
         index = self._random.randrange(len(self.backends))
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            self.landed.setdefault(json.loads(body)["workflowId"], index)
-        assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            execution_id = str(json.loads(body)["workflowId"])
+            self.landed.setdefault(execution_id, index)
+            self.arrived.setdefault(execution_id, arrived)
+            headers[EXECUTION_HEADER] = execution_id
+        assert self._session is not None
         async with self._session.post(self.backends[index], data=body, headers=headers) as answer:
             return web.Response(status=answer.status, body=await answer.read())
 
@@ -292,7 +326,7 @@ async def contender(
                 session,
                 base_url,
                 f"workflows/{DEFINITION}",
-                {"statuses": ["RUNNING", "COMPLETED"], "finish_between": [0.5, window]},
+                {"statuses": ["RUNNING", "COMPLETED"], "finish_between": [SETTLE, window]},
             )
             started = time.monotonic()
             ids = await _launch(session, base_url, token, waits)
@@ -316,7 +350,7 @@ async def contender(
     return _figures(
         reports,
         shares,
-        balancer.landed,
+        balancer,
         finishes,
         (before, ready, after),
         run_s=run_s,
@@ -339,15 +373,20 @@ async def _forget_shared_state(redis_url: str) -> None:
 def _figures(
     reports: list[dict[str, Any]],
     shares: list[list[str]],
-    landed: dict[str, int],
+    balancer: Balancer,
     finishes: dict[str, float],
     stats: tuple[dict[str, int], dict[str, int], dict[str, int]],
     *,
     run_s: float,
     waits: int,
 ) -> dict[str, Any]:
+    landed = balancer.landed
+    handled = {i: at for report in reports for i, at in report["handled"].items()}
     elsewhere: list[float] = []
     everywhere: list[float] = []
+    # For the same waits: finish to delivery at the balancer, and to handled by a worker.
+    delivered: list[float] = []
+    received: list[float] = []
     returned = 0
     for index, (report, share) in enumerate(zip(reports, shares, strict=True)):
         for execution_id in share:
@@ -355,11 +394,16 @@ def _figures(
             if at is None:
                 continue
             returned += 1
-            delay = at - finishes[execution_id]
+            finished = finishes[execution_id]
+            delay = at - finished
             everywhere.append(delay)
             # With one worker every delivery lands on the waiting worker: all waits count.
             if len(reports) == 1 or landed.get(execution_id, index) != index:
                 elsewhere.append(delay)
+                if execution_id in balancer.arrived:
+                    delivered.append(balancer.arrived[execution_id] - finished)
+                if execution_id in handled:
+                    received.append(handled[execution_id] - finished)
 
     before, ready, after = stats
 
@@ -382,6 +426,10 @@ def _figures(
         "finish_to_return_p90_s": _quantile(elsewhere, 0.9),
         "finish_to_return_p99_s": _quantile(elsewhere, 0.99),
         "all_waits_median_s": _quantile(everywhere, 0.5),
+        "delivered_p99_s": _quantile(delivered, 0.99),
+        "handled_p99_s": _quantile(received, 0.99),
+        "worker_lag_max_ms": max(r["lag_max_ms"] for r in reports),
+        "worker_lag_p99_ms": max(r["lag_p99_ms"] for r in reports),
         "worker_cpu_s": sum(r["cpu_s"] for r in reports),
         "run_s": run_s,
     }
@@ -399,6 +447,10 @@ def _quantile(values: list[float], q: float) -> float | None:
 METRICS = (
     "finish_to_return_p90_s",
     "finish_to_return_p99_s",
+    "delivered_p99_s",
+    "handled_p99_s",
+    "worker_lag_max_ms",
+    "worker_lag_p99_ms",
     "all_waits_median_s",
     "landed_elsewhere",
     "authorizes",
