@@ -31,14 +31,9 @@ import json
 import logging
 import os
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -49,53 +44,24 @@ from transactionlink_async import ApiKey, TransactionLink, TransactionLinkError
 from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.webhooks import aiohttp_handler
 
+from . import _scaleout_limits as limits
 from ._harness import PINNING, ROOT, compare, fake_server
 from ._lag import LagProbe
+from ._redis import forget_shared_state, free_port, redis_server
 
 DEFINITION = "bench-scaleout"
 #: Seconds an access token lives: several renewals within one run.
 TOKEN_LIFETIME = 6.0
 #: Each worker's trickle of other calls (seconds between two).
 TRAFFIC_EVERY = 0.1
+#: The fake's launch limit in the rate-limit table (a second), and its answer delay.
+LIMIT_RATE = 100.0
+LIMIT_DELAY = 0.05
 #: Seconds after its launch before an execution may finish (see the module docstring).
 SETTLE = 2.0
 #: Header the balancer adds to each delivery it forwards: the execution it is about, so
 #: the receiving worker can time it without reading the body before the SDK does.
 EXECUTION_HEADER = "X-Bench-Execution"
-
-
-# -- a redis-server of our own ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on loopback (no persistence); its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("the scaleout benchmark needs redis-server (apt-get install redis-server)")
-    port = _free_port()
-    folder = tempfile.mkdtemp(prefix="bench-redis-")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- one worker process ---------------------------------------------------------------------
@@ -309,7 +275,7 @@ async def contender(
 ) -> dict[str, Any]:
     """Run `workers` worker processes through one window of finishing executions."""
     if redis_url is not None:
-        await _forget_shared_state(redis_url)
+        await forget_shared_state(redis_url)
     balancer = Balancer(seed)
     async with aiohttp.ClientSession() as session, balancer.serving() as entry:
         before = (await _fake(session, base_url, "stats"))["requests"]
@@ -356,18 +322,6 @@ async def contender(
         run_s=run_s,
         waits=waits,
     )
-
-
-async def _forget_shared_state(redis_url: str) -> None:
-    """Each round starts like a fresh deployment: no token left in Redis by the last one."""
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(redis_url, socket_connect_timeout=0.5)
-    try:
-        with contextlib.suppress(redis.asyncio.RedisError, OSError):
-            await client.flushdb()
-    finally:
-        await client.aclose()
 
 
 def _figures(
@@ -471,7 +425,7 @@ def run(*, waits: int, window: float, rounds: int) -> None:
         redis_server() as redis_url,
     ):
         # A port where nothing listens: Redis "stopped" for the whole run.
-        down = f"redis://127.0.0.1:{_free_port()}/0"
+        down = f"redis://127.0.0.1:{free_port()}/0"
         common = {
             "base_url": server.base_url,
             "token": server.org_token,
@@ -499,11 +453,34 @@ def run(*, waits: int, window: float, rounds: int) -> None:
         )
 
 
+def run_limits(*, per_second: float, seconds: float, rounds: int) -> None:
+    """The launches of 1 and 4 processes against one rate limit (see _scaleout_limits)."""
+    with fake_server("--journal-limit", "1000") as server, redis_server() as redis_url:
+        common = {
+            "base_url": server.base_url,
+            "token": server.org_token,
+            "per_second": per_second,
+            "delay": LIMIT_DELAY,
+            "total": int(per_second * seconds),
+        }
+        compare(
+            f"scaleout_ratelimit_r{per_second:g}",
+            limits.contenders(common, redis_url),
+            rounds=rounds,
+            metric="budget_used",
+            unit="of R",
+            baseline="4_processes_redis_rate_limit",
+            extra_metrics=limits.METRICS,
+        )
+
+
 def main(quick: bool = False) -> None:
     if quick:
         run(waits=40, window=6.0, rounds=1)
+        run_limits(per_second=LIMIT_RATE, seconds=5, rounds=1)
     else:
         run(waits=120, window=12.0, rounds=1)
+        run_limits(per_second=LIMIT_RATE, seconds=20, rounds=1)
 
 
 if __name__ == "__main__":
@@ -515,5 +492,10 @@ if __name__ == "__main__":
     parser.add_argument("--waits", type=int, default=120)
     parser.add_argument("--window", type=float, default=12.0, help="seconds (default 12)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=20.0, help="launches = R x this")
+    parser.add_argument("--only", choices=("waits", "limits"), help="one of the two tables")
     arguments = parser.parse_args()
-    run(waits=arguments.waits, window=arguments.window, rounds=arguments.rounds)
+    if arguments.only != "limits":
+        run(waits=arguments.waits, window=arguments.window, rounds=arguments.rounds)
+    if arguments.only != "waits":
+        run_limits(per_second=LIMIT_RATE, seconds=arguments.seconds, rounds=arguments.rounds)
