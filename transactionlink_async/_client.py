@@ -77,6 +77,7 @@ class ClientOptions(TypedDict, total=False):
     ssl: SSLContext | None
     trust_env: bool
     tracing: bool | TracerProvider
+    rate_limit: RateLimit | None
 
 
 class TransactionLink:
