@@ -351,6 +351,12 @@ class TransactionLink:
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
+            if request.authenticated:
+                # The token first: turns of the rate limit taken while an authorize or a
+                # renewal runs would all go out together the moment it ends (a burst the
+                # API answers with 429s). Asked again below, from memory, to send the
+                # current one.
+                await self._keeper.authorization()
             sent_at = await self._gate.before_send(kind, request.method, url)
             self._check_open()  # the wait may have outlived the client
             attempt += 1
