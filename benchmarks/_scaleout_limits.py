@@ -1,7 +1,8 @@
 """Scaling out under a shared rate limit: launches from 1 or 4 processes against one limit.
 
 The fake refuses launches beyond R a second (a token bucket of R/10, 429 with Retry-After).
-Each worker process runs `launch_many` over its share of the launches with its own client:
+Each worker process runs `launch_many` over its share of the launches with its own client
+(API key credentials, tokens renewed during the run):
 with `RedisCoordination` (one shared `RateLimit` budget, or only the shared 429 pause),
 or without (each process alone). Reported: budget used (accepted launches a second / R,
 from the common start to the last accepted launch, and over the second half), the share
@@ -23,8 +24,8 @@ import aiohttp
 import anyio
 
 from transactionlink_async import (
+    ApiKey,
     LaunchRequest,
-    OrganizationToken,
     RateLimit,
     RetryPolicy,
     TransactionLink,
@@ -48,14 +49,19 @@ LIMIT_SHARE = 0.95
 
 
 async def _launcher(
-    base_url: str, token: str, redis_url: str | None, limit: float | None, concurrency: int
+    base_url: str,
+    key: str,
+    secret: str,
+    redis_url: str | None,
+    limit: float | None,
+    concurrency: int,
 ) -> None:
     """Say ready, read {"n", "start_at"} from stdin, launch n from then on, print what it saw."""
     coordination = RedisCoordination(redis_url) if redis_url else None
     done: list[float] = []
     failed = 0
     async with TransactionLink(
-        OrganizationToken(token),
+        ApiKey(key, secret),
         base_url=base_url,
         retry=RetryPolicy(max_attempts=ATTEMPTS),
         rate_limit=None if limit is None else RateLimit(limit),
@@ -122,7 +128,8 @@ async def _read(process: asyncio.subprocess.Process) -> dict[str, Any]:
 
 async def limited(
     base_url: str,
-    token: str,
+    key: str,
+    secret: str,
     processes: int,
     redis_url: str | None,
     shared_limit: bool,
@@ -152,7 +159,7 @@ async def limited(
             {"method": "POST", "path": "/workflows", "seconds": delay},
         )
         before = (await _fake(session, f"{base_url}/_fake/stats"))["answers"].get(ROUTE, {})
-        args = [base_url, token, redis_url or "-", "-" if limit is None else repr(limit)]
+        args = [base_url, key, secret, redis_url or "-", "-" if limit is None else repr(limit)]
         args.append(str(CONCURRENCY // processes))
         launchers = [await _spawn(args) for _ in range(processes)]
         try:
@@ -218,11 +225,12 @@ def contenders(common: dict[str, Any], redis_url: str) -> dict[str, tuple[str, d
 
 
 if __name__ == "__main__":
-    base, org_token, redis, rate, in_flight = sys.argv[1:6]
+    base, api_key, api_secret, redis, rate, in_flight = sys.argv[1:7]
     anyio.run(
         _launcher,
         base,
-        org_token,
+        api_key,
+        api_secret,
         None if redis == "-" else redis,
         None if rate == "-" else float(rate),
         int(in_flight),

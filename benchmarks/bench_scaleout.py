@@ -455,10 +455,16 @@ def run(*, waits: int, window: float, rounds: int) -> None:
 
 def run_limits(*, per_second: float, seconds: float, rounds: int) -> None:
     """The launches of 1 and 4 processes against one rate limit (see _scaleout_limits)."""
-    with fake_server("--journal-limit", "1000") as server, redis_server() as redis_url:
+    with (
+        fake_server(
+            "--access-token-lifetime", str(TOKEN_LIFETIME), "--journal-limit", "1000"
+        ) as server,
+        redis_server() as redis_url,
+    ):
         common = {
             "base_url": server.base_url,
-            "token": server.org_token,
+            "key": server.api_key,
+            "secret": server.api_secret,
             "per_second": per_second,
             "delay": LIMIT_DELAY,
             "total": int(per_second * seconds),
