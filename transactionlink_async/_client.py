@@ -352,17 +352,21 @@ class TransactionLink:
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
             if request.authenticated:
-                # The token first: turns of the rate limit taken while an authorize or a
-                # renewal runs would all go out together the moment it ends (a burst the
-                # API answers with 429s). Asked again below, from memory, to send the
-                # current one.
+                # The token first (an authorize, or a renewal when one is due): a turn of
+                # the rate limit must never wait for it, or every turn handed out
+                # meanwhile would go out together the moment it ends (a burst of 429s).
                 await self._keeper.authorization()
             sent_at = await self._gate.before_send(kind, request.method, url)
             self._check_open()  # the wait may have outlived the client
             attempt += 1
             generation = 0
             if request.authenticated:
-                headers["Authorization"], generation = await self._keeper.authorization()
+                # Sent with the token at hand, even if its renewal fell due meanwhile (it
+                # is still valid; the next call renews); only an expired one is waited for.
+                held = self._keeper.at_hand()
+                if held is None:
+                    held = await self._keeper.authorization()
+                headers["Authorization"], generation = held
             if call is not None:
                 call.attempt(attempt)
             try:
