@@ -292,7 +292,7 @@ def _scaleout_limit_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
             used = _median(summary, contender, "budget_used") or 0.0
             steady = _median(summary, contender, "steady_budget_used") or 0.0
             share = _median(summary, contender, "share_429") or 0.0
-            answered = _fmt(_median(summary, contender, "answered_429"))
+            answered = f"{_median(summary, contender, 'answered_429') or 0.0:.0f}"
             cells = [
                 f"{used * 100:.1f} %",
                 f"{steady * 100:.1f} %",

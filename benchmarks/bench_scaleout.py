@@ -19,7 +19,11 @@ not the wake path. So that a tail can be told apart, each run also reports when 
 deliveries reached the balancer and were handled by a worker (both from the finish), and
 the event-loop lag of the workers.
 
-    python -m benchmarks.bench_scaleout --waits 80 --window 10 --rounds 1
+A second table (`_scaleout_limits`) launches from 1 and 4 processes under one rate limit
+of the fake: budget used and share answered 429, with a `RateLimit` shared through Redis,
+with only the shared 429 pause, and without Redis.
+
+    python -m benchmarks.bench_scaleout --waits 80 --window 10 --rounds 1 [--only waits]
 """
 
 from __future__ import annotations
