@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -58,6 +59,9 @@ async def _launcher(
 ) -> None:
     """Say ready, read {"n", "start_at"} from stdin, launch n from then on, print what it saw."""
     coordination = RedisCoordination(redis_url) if redis_url else None
+    # Coordination falling back to local behaviour (Redis slow or away) logs a warning.
+    warnings = WarningCount()
+    logging.getLogger("transactionlink_async").addHandler(warnings)
     done: list[float] = []
     failed = 0
     async with TransactionLink(
@@ -88,7 +92,18 @@ async def _launcher(
                 done.append(time.monotonic())
             else:
                 failed += 1
-    print(json.dumps({"done": done, "failed": failed}), flush=True)
+    print(json.dumps({"done": done, "failed": failed, "warnings": warnings.count}), flush=True)
+
+
+class WarningCount(logging.Handler):
+    """Counts the SDK's warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 # -- the contender --------------------------------------------------------------------------
@@ -185,11 +200,18 @@ async def limited(
         done=done,
         failed=sum(report["failed"] for report in reports),
         answered_429=int(after.get("429", 0) - before.get("429", 0)),
+        warnings=sum(report["warnings"] for report in reports),
     )
 
 
 def figures(
-    *, per_second: float, total: int, done: list[float], failed: int, answered_429: int
+    *,
+    per_second: float,
+    total: int,
+    done: list[float],
+    failed: int,
+    answered_429: int,
+    warnings: int,
 ) -> dict[str, Any]:
     """`done`: when each accepted launch was answered, seconds from the common start."""
     elapsed = done[-1] if done else float("inf")
@@ -201,11 +223,19 @@ def figures(
         "share_429": answered_429 / total,
         "answered_429": answered_429,
         "failed": failed,
+        "sdk_warnings": warnings,
         "elapsed_s": elapsed,
     }
 
 
-METRICS = ("steady_budget_used", "share_429", "answered_429", "failed", "elapsed_s")
+METRICS = (
+    "steady_budget_used",
+    "share_429",
+    "answered_429",
+    "failed",
+    "sdk_warnings",
+    "elapsed_s",
+)
 
 
 def contenders(common: dict[str, Any], redis_url: str) -> dict[str, tuple[str, dict[str, Any]]]:
