@@ -107,6 +107,31 @@ async def test_a_401_renews_once_for_every_client(
     assert fake.count("POST", "/auth/authorize") == 1
 
 
+async def test_a_429_heard_from_another_client_paces_this_one_too(
+    fake: FakeTransactionLink, clients: Clients
+) -> None:
+    execution_id = fake.create_execution(status="RUNNING")
+    refused, listening = clients(), clients()
+    await listening.workflows.get(execution_id)  # joined, and never answered 429 itself
+    pace = listening.workflows.launch_many([], concurrency=1)
+    assert pace.current_rate is None
+    fake.inject("POST", "/workflows", status=429, retry_after="2")
+    launching = asyncio.ensure_future(
+        refused.workflows.initialise(workflow_definition_id="kyc", locale="en")
+    )
+    with anyio.fail_after(5):
+        while not any(e.status == 429 for e in fake.requests("POST", "/workflows")):  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+        # Held by the other client's pause once it is heard (within the pause), and paced
+        # from then on as if the 429 had been its own.
+        while pace.current_rate is None:
+            await listening.workflows.get(execution_id)
+    assert pace.current_rate > 0
+    await launching
+    answers = [e.status for e in fake.requests("POST", "/workflows")]
+    assert answers == [429, 200]
+
+
 async def test_a_webhook_handled_by_one_client_ends_the_waits_of_the_others(
     fake: FakeTransactionLink, clients: Clients
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 import anyio
@@ -19,6 +20,10 @@ from .pause import jittered
 __all__ = ["RateGate"]
 
 logger = logging.getLogger("transactionlink_async")
+
+#: A shared pause ending this much later than any this client knew of is news from another
+#: client (another process's 429), not the echo of its own.
+HEARD_AFTER = 0.05
 
 
 class RateGate:
@@ -53,6 +58,8 @@ class RateGate:
         # fell due meanwhile, and a pace that changes applies from the very next request.
         self._pace_turns: dict[str, asyncio.Lock] = {}
         self._limit_turns: dict[str, asyncio.Lock] = {}
+        # The end of the latest pause of each kind this client asked for or heard of.
+        self._known_pauses: dict[str, float] = {}
 
     def current_rate(self, kind: str) -> float | None:
         """Requests a second the client paces `kind` at now: the pace learned from 429s,
@@ -73,6 +80,7 @@ class RateGate:
         while True:
             left = await self._budget.paused_for(kind)
             if left:
+                self._heard(kind, pace, left)
                 await self._wait_out(left, method, url)
             if self._is_closed:
                 return time.monotonic()  # the caller finds the client closed
@@ -123,8 +131,22 @@ class RateGate:
                     pace.rate(now + seconds),
                     seconds,
                 )
+        now = time.monotonic()
+        self._known_pauses[kind] = max(self._known_pauses.get(kind, -math.inf), now + seconds)
         await self._budget.pause(kind, seconds)
         return True
+
+    def _heard(self, kind: str, pace: AdaptiveRate, left: float) -> None:
+        """A pause this client did not ask for was another client's 429 (another process,
+        through a shared coordination backend): it teaches this client's pace as its own
+        429 would. Without it, each process of a deployment sharing one limit would come
+        back at its old pace after every pause, and draw the next one for all of them."""
+        now = time.monotonic()
+        until = now + left
+        if until <= self._known_pauses.get(kind, -math.inf) + HEARD_AFTER:
+            return
+        self._known_pauses[kind] = until
+        pace.throttled(now=now, sent_at=now, resume_at=until)
 
     def close(self) -> None:
         """End every wait at once; the callers then find the client closed."""
