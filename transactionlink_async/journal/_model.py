@@ -30,6 +30,7 @@ MAX_KEY_LENGTH = 512
 
 # Control characters would make keys unreadable in logs and ambiguous in a JSON lines file.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Left out of the journal: the secrets (an interactive execution's token, and the link
 # that may carry it in its query), and the free-form JSON (the parameters are the
@@ -100,9 +101,17 @@ def check_key(value: object) -> str:
         raise ValueError(
             f"a journal key must be at most {MAX_KEY_LENGTH} characters, got {len(value)}"
         )
-    # isprintable() is the fast test for the usual key; the pattern decides the rest.
-    if not value.isprintable() and _CONTROL.search(value):
-        raise ValueError(f"a journal key must not hold control characters, got {value[:60]!r}")
+    # isprintable() is the fast test for the usual key; the patterns decide the rest.
+    if not value.isprintable():
+        if _CONTROL.search(value):
+            raise ValueError(f"a journal key must not hold control characters, got {value[:60]!r}")
+        if _SURROGATE.search(value):
+            # Not text a journal can store (as UTF-8): refused before it fails a round
+            # trip shared with other keys.
+            raise ValueError(
+                "a journal key must be Unicode text without lone surrogates "
+                f"(e.g. from bytes decoded with errors='surrogateescape'), got {value[:60]!r}"
+            )
     return value
 
 
