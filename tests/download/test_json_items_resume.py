@@ -64,7 +64,14 @@ async def test_a_broken_transfer_is_resumed_and_every_record_comes(fault: str) -
         assert records == expected_records()
         ranges = [r.range for r in fake.s3.requests("GET")]
         assert ranges[0] is None
-        assert ranges[-1] == "bytes=400000-"
+        # Resumed (not started over) from the bytes that reached the parser: no further
+        # than where the storage stopped, and earlier when aiohttp dropped what it still
+        # held on seeing the break (it raises before handing buffered bytes over).
+        last = ranges[-1]
+        assert last is not None
+        assert last.startswith("bytes=")
+        assert last.endswith("-")
+        assert 0 < int(last[len("bytes=") : -1]) <= 400_000
 
 
 async def test_a_transfer_that_keeps_breaking_ends_in_a_transaction_link_error(

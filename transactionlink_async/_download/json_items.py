@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InvalidResponseError, ResultDownloadError
 from .gzip import Gunzip, GzipError, is_gzip
+from .pace import Pacer
 
 __all__ = ["json_items", "load_ijson"]
 
@@ -41,6 +42,9 @@ class _Reader:
         self._gunzip = Gunzip() if gzip else None
         self._pending = memoryview(b"")
         self.consumed = 0
+        # Each read is followed by parsing what it returns, and the items it completes are
+        # handed out without suspending: reads are where the other tasks get their turn.
+        self._pacer = Pacer()
 
     async def read(self, n: int) -> bytes:
         if n <= 0:
@@ -50,6 +54,7 @@ class _Reader:
                 out = self._take(n)
                 if out:
                     self.consumed += len(out)
+                    await self._pacer.pace()
                     return out
                 chunk = await self._source()
                 if not chunk:
@@ -96,6 +101,7 @@ async def json_items(
     # broken transfer, a cancellation) in past our frames: the resume logic and every
     # cleanup on the way would never run.
     found = ijson.sendable_list()
+    pacer = Pacer()
     parser = backend.items_coro(found, prefix, use_float=use_float)
     while True:
         data = await reader.read(_BUFFER)
@@ -116,3 +122,5 @@ async def json_items(
             yield item
         if not data:
             return
+        # The parser and the consumer ran without suspending: let the others have a turn.
+        await pacer.pace()

@@ -28,6 +28,7 @@ from .decide import (
     resumable,
     url_lifetime,
 )
+from .pace import Pacer
 from .s3_session import S3Response, S3Session
 
 __all__ = ["RemoteBody", "Restarted", "TransferStats"]
@@ -112,6 +113,7 @@ class RemoteBody:
         self._delay = 0.0
         self._quiet_failures = 0
         self._moved = False
+        self._pacer = Pacer()
 
     @property
     def where(self) -> str:
@@ -160,6 +162,7 @@ class RemoteBody:
                     self._start_over(f"the storage sent more than the {self.total} bytes announced")
                     self._failed(self._last_failure)
                     continue
+                await self._pacer.pace()
                 return chunk
             self._drop()
             if self.total is not None and self.offset < self.total:
