@@ -227,16 +227,20 @@ _SCALEOUT = {
 
 
 def _scaleout_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
-    names = sorted(n for n in summaries if n.startswith("scaleout_"))
-    if not names:
-        return []
-    lines = [
-        "",
-        "| waits | workers | Redis | authorizes | renewals per token lifetime | "
-        "finish-to-return, delivery on another worker: median (s) | p99 (s) | "
-        "calls failed |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    names = sorted(
+        n
+        for n in summaries
+        if n.startswith("scaleout_") and not n.startswith(_SCALEOUT_LIMITS_PREFIX)
+    )
+    lines: list[str] = []
+    if names:
+        lines += [
+            "",
+            "| waits | workers | Redis | authorizes | renewals per token lifetime | "
+            "finish-to-return, delivery on another worker: median (s) | p99 (s) | "
+            "calls failed |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for name in names:
         summary = summaries[name]
         for contender, (workers, redis) in _SCALEOUT.items():
@@ -254,6 +258,50 @@ def _scaleout_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
             ]
             waits = name.removeprefix("scaleout_")
             lines.append(f"| {waits} | {workers} | {redis} | " + " | ".join(cells) + " |")
+    return lines + _scaleout_limit_lines(summaries)
+
+
+_SCALEOUT_LIMITS_PREFIX = "scaleout_ratelimit_"
+
+#: The scale-out rate-limit contenders: (processes, Redis, RateLimit).
+_SCALEOUT_LIMITS = {
+    "1_process_rate_limit": ("1", "no", "95 % of R"),
+    "1_process": ("1", "no", "none"),
+    "4_processes": ("4", "no", "none"),
+    "4_processes_redis_rate_limit": ("4", "yes", "95 % of R, shared"),
+    "4_processes_redis": ("4", "yes", "none (shared 429 pause)"),
+}
+
+
+def _scaleout_limit_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    names = sorted(n for n in summaries if n.startswith(_SCALEOUT_LIMITS_PREFIX))
+    if not names:
+        return []
+    lines = [
+        "",
+        "| limit | processes | Redis | RateLimit | budget used | second half | "
+        "answered 429 (per launch) | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        summary = summaries[name]
+        limit = name.removeprefix(_SCALEOUT_LIMITS_PREFIX).replace("r", "R = ") + "/s"
+        for contender, (processes, redis, rate_limit) in _SCALEOUT_LIMITS.items():
+            if contender not in summary["contenders"]:
+                continue
+            used = _median(summary, contender, "budget_used") or 0.0
+            steady = _median(summary, contender, "steady_budget_used") or 0.0
+            share = _median(summary, contender, "share_429") or 0.0
+            answered = f"{_median(summary, contender, 'answered_429') or 0.0:.0f}"
+            cells = [
+                f"{used * 100:.1f} %",
+                f"{steady * 100:.1f} %",
+                f"{answered} ({share * 100:.1f} %)",
+                _fmt(_median(summary, contender, "failed")),
+            ]
+            lines.append(
+                f"| {limit} | {processes} | {redis} | {rate_limit} | " + " | ".join(cells) + " |"
+            )
     return lines
 
 

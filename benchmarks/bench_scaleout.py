@@ -11,7 +11,19 @@ wait, with one worker) the delay from the execution finishing (server clock) to 
 returning (worker clock; both are CLOCK_MONOTONIC of one machine). One contender runs
 with Redis stopped: every call must still succeed.
 
-    python -m benchmarks.bench_scaleout --waits 80 --window 10 --rounds 1
+Executions finish from SETTLE seconds after their launch on: the first second of a run is
+the benchmark's own start-up burst (its 120 launches, every wait's first poll due at
+once, the first delivery fetching the signing key in each worker), on the one core the
+workers, the balancer and the launcher share; finishes inside it measured that burst,
+not the wake path. So that a tail can be told apart, each run also reports when the
+deliveries reached the balancer and were handled by a worker (both from the finish), and
+the event-loop lag of the workers.
+
+A second table (`_scaleout_limits`) launches from 1 and 4 processes under one rate limit
+of the fake: budget used and share answered 429, with a `RateLimit` shared through Redis,
+with only the shared 429 pause, and without Redis.
+
+    python -m benchmarks.bench_scaleout --waits 80 --window 10 --rounds 1 [--only waits]
 """
 
 from __future__ import annotations
@@ -23,14 +35,9 @@ import json
 import logging
 import os
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -41,47 +48,24 @@ from transactionlink_async import ApiKey, TransactionLink, TransactionLinkError
 from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.webhooks import aiohttp_handler
 
+from . import _scaleout_limits as limits
 from ._harness import PINNING, ROOT, compare, fake_server
+from ._lag import LagProbe
+from ._redis import forget_shared_state, free_port, redis_server
 
 DEFINITION = "bench-scaleout"
 #: Seconds an access token lives: several renewals within one run.
 TOKEN_LIFETIME = 6.0
 #: Each worker's trickle of other calls (seconds between two).
 TRAFFIC_EVERY = 0.1
-
-
-# -- a redis-server of our own ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on loopback (no persistence); its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("the scaleout benchmark needs redis-server (apt-get install redis-server)")
-    port = _free_port()
-    folder = tempfile.mkdtemp(prefix="bench-redis-")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
+#: The fake's launch limit in the rate-limit table (a second), and its answer delay.
+LIMIT_RATE = 100.0
+LIMIT_DELAY = 0.05
+#: Seconds after its launch before an execution may finish (see the module docstring).
+SETTLE = 2.0
+#: Header the balancer adds to each delivery it forwards: the execution it is about, so
+#: the receiving worker can time it without reading the body before the SDK does.
+EXECUTION_HEADER = "X-Bench-Execution"
 
 
 # -- one worker process ---------------------------------------------------------------------
@@ -93,12 +77,22 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
     warnings = _WarningCount()
     logging.getLogger("transactionlink_async").addHandler(warnings)
     returned: dict[str, float] = {}
+    handled: dict[str, float] = {}
     errors: list[str] = []
     calls = 0
+
+    @web.middleware
+    async def timed(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        execution_id = request.headers.get(EXECUTION_HEADER)
+        if execution_id:
+            handled.setdefault(execution_id, time.monotonic())
+        return response
+
     async with TransactionLink(
         ApiKey(key, secret), base_url=base_url, coordination=coordination
     ) as tl:
-        app = web.Application()
+        app = web.Application(middlewares=[timed])
         app.router.add_post("/hooks", aiohttp_handler(tl))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -140,7 +134,8 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
                     errors.append(type(exc).__name__)
                 await anyio.sleep(TRAFFIC_EVERY)
 
-        async with anyio.create_task_group() as tg:
+        # Every 5 ms: often enough to see a stall, rarely enough to cost little CPU.
+        async with LagProbe(interval=0.005) as lag, anyio.create_task_group() as tg:
             tg.start_soon(traffic)
             for execution_id in ids:
                 tg.start_soon(wait, execution_id)
@@ -150,6 +145,9 @@ async def _worker(base_url: str, key: str, secret: str, redis_url: str | None) -
         json.dumps(
             {
                 "returned": returned,
+                "handled": handled,
+                "lag_max_ms": lag.figures()["lag_max_ms"],
+                "lag_p99_ms": lag.figures()["lag_p99_ms"],
                 "errors": errors,
                 "calls": calls,
                 "cpu_s": cpu,
@@ -179,16 +177,22 @@ class Balancer:
     def __init__(self, seed: int) -> None:
         self.backends: list[str] = []
         self.landed: dict[str, int] = {}
+        #: When the first delivery of each execution reached the balancer.
+        self.arrived: dict[str, float] = {}
         self._random = random.Random(seed)
         self._session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.read()
         index = self._random.randrange(len(self.backends))
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            self.landed.setdefault(json.loads(body)["workflowId"], index)
-        assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            execution_id = str(json.loads(body)["workflowId"])
+            self.landed.setdefault(execution_id, index)
+            self.arrived.setdefault(execution_id, arrived)
+            headers[EXECUTION_HEADER] = execution_id
+        assert self._session is not None
         async with self._session.post(self.backends[index], data=body, headers=headers) as answer:
             return web.Response(status=answer.status, body=await answer.read())
 
@@ -275,7 +279,7 @@ async def contender(
 ) -> dict[str, Any]:
     """Run `workers` worker processes through one window of finishing executions."""
     if redis_url is not None:
-        await _forget_shared_state(redis_url)
+        await forget_shared_state(redis_url)
     balancer = Balancer(seed)
     async with aiohttp.ClientSession() as session, balancer.serving() as entry:
         before = (await _fake(session, base_url, "stats"))["requests"]
@@ -292,7 +296,7 @@ async def contender(
                 session,
                 base_url,
                 f"workflows/{DEFINITION}",
-                {"statuses": ["RUNNING", "COMPLETED"], "finish_between": [0.5, window]},
+                {"statuses": ["RUNNING", "COMPLETED"], "finish_between": [SETTLE, window]},
             )
             started = time.monotonic()
             ids = await _launch(session, base_url, token, waits)
@@ -316,7 +320,7 @@ async def contender(
     return _figures(
         reports,
         shares,
-        balancer.landed,
+        balancer,
         finishes,
         (before, ready, after),
         run_s=run_s,
@@ -324,30 +328,23 @@ async def contender(
     )
 
 
-async def _forget_shared_state(redis_url: str) -> None:
-    """Each round starts like a fresh deployment: no token left in Redis by the last one."""
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(redis_url, socket_connect_timeout=0.5)
-    try:
-        with contextlib.suppress(redis.asyncio.RedisError, OSError):
-            await client.flushdb()
-    finally:
-        await client.aclose()
-
-
 def _figures(
     reports: list[dict[str, Any]],
     shares: list[list[str]],
-    landed: dict[str, int],
+    balancer: Balancer,
     finishes: dict[str, float],
     stats: tuple[dict[str, int], dict[str, int], dict[str, int]],
     *,
     run_s: float,
     waits: int,
 ) -> dict[str, Any]:
+    landed = balancer.landed
+    handled = {i: at for report in reports for i, at in report["handled"].items()}
     elsewhere: list[float] = []
     everywhere: list[float] = []
+    # For the same waits: finish to delivery at the balancer, and to handled by a worker.
+    delivered: list[float] = []
+    received: list[float] = []
     returned = 0
     for index, (report, share) in enumerate(zip(reports, shares, strict=True)):
         for execution_id in share:
@@ -355,11 +352,16 @@ def _figures(
             if at is None:
                 continue
             returned += 1
-            delay = at - finishes[execution_id]
+            finished = finishes[execution_id]
+            delay = at - finished
             everywhere.append(delay)
             # With one worker every delivery lands on the waiting worker: all waits count.
             if len(reports) == 1 or landed.get(execution_id, index) != index:
                 elsewhere.append(delay)
+                if execution_id in balancer.arrived:
+                    delivered.append(balancer.arrived[execution_id] - finished)
+                if execution_id in handled:
+                    received.append(handled[execution_id] - finished)
 
     before, ready, after = stats
 
@@ -382,6 +384,10 @@ def _figures(
         "finish_to_return_p90_s": _quantile(elsewhere, 0.9),
         "finish_to_return_p99_s": _quantile(elsewhere, 0.99),
         "all_waits_median_s": _quantile(everywhere, 0.5),
+        "delivered_p99_s": _quantile(delivered, 0.99),
+        "handled_p99_s": _quantile(received, 0.99),
+        "worker_lag_max_ms": max(r["lag_max_ms"] for r in reports),
+        "worker_lag_p99_ms": max(r["lag_p99_ms"] for r in reports),
         "worker_cpu_s": sum(r["cpu_s"] for r in reports),
         "run_s": run_s,
     }
@@ -399,6 +405,10 @@ def _quantile(values: list[float], q: float) -> float | None:
 METRICS = (
     "finish_to_return_p90_s",
     "finish_to_return_p99_s",
+    "delivered_p99_s",
+    "handled_p99_s",
+    "worker_lag_max_ms",
+    "worker_lag_p99_ms",
     "all_waits_median_s",
     "landed_elsewhere",
     "authorizes",
@@ -419,7 +429,7 @@ def run(*, waits: int, window: float, rounds: int) -> None:
         redis_server() as redis_url,
     ):
         # A port where nothing listens: Redis "stopped" for the whole run.
-        down = f"redis://127.0.0.1:{_free_port()}/0"
+        down = f"redis://127.0.0.1:{free_port()}/0"
         common = {
             "base_url": server.base_url,
             "token": server.org_token,
@@ -447,11 +457,40 @@ def run(*, waits: int, window: float, rounds: int) -> None:
         )
 
 
+def run_limits(*, per_second: float, seconds: float, rounds: int) -> None:
+    """The launches of 1 and 4 processes against one rate limit (see _scaleout_limits)."""
+    with (
+        fake_server(
+            "--access-token-lifetime", str(TOKEN_LIFETIME), "--journal-limit", "1000"
+        ) as server,
+        redis_server() as redis_url,
+    ):
+        common = {
+            "base_url": server.base_url,
+            "key": server.api_key,
+            "secret": server.api_secret,
+            "per_second": per_second,
+            "delay": LIMIT_DELAY,
+            "total": int(per_second * seconds),
+        }
+        compare(
+            f"scaleout_ratelimit_r{per_second:g}",
+            limits.contenders(common, redis_url),
+            rounds=rounds,
+            metric="budget_used",
+            unit="of R",
+            baseline="4_processes_redis_rate_limit",
+            extra_metrics=limits.METRICS,
+        )
+
+
 def main(quick: bool = False) -> None:
     if quick:
         run(waits=40, window=6.0, rounds=1)
+        run_limits(per_second=LIMIT_RATE, seconds=5, rounds=1)
     else:
         run(waits=120, window=12.0, rounds=1)
+        run_limits(per_second=LIMIT_RATE, seconds=20, rounds=1)
 
 
 if __name__ == "__main__":
@@ -463,5 +502,10 @@ if __name__ == "__main__":
     parser.add_argument("--waits", type=int, default=120)
     parser.add_argument("--window", type=float, default=12.0, help="seconds (default 12)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=20.0, help="launches = R x this")
+    parser.add_argument("--only", choices=("waits", "limits"), help="one of the two tables")
     arguments = parser.parse_args()
-    run(waits=arguments.waits, window=arguments.window, rounds=arguments.rounds)
+    if arguments.only != "limits":
+        run(waits=arguments.waits, window=arguments.window, rounds=arguments.rounds)
+    if arguments.only != "waits":
+        run_limits(per_second=LIMIT_RATE, seconds=arguments.seconds, rounds=arguments.rounds)

@@ -1,4 +1,4 @@
-"""A batch spread over arq workers: each job launches one slice, through one shared journal.
+"""A batch spread over arq workers: each job launches one slice, as one client, one journal.
 
     # enqueue the batch, one job per slice of 100 lines of a JSON lines file
     REDIS_URL=redis://127.0.0.1:6379/0 python examples/arq_batch.py enqueue batch.jsonl --slice 100
@@ -11,9 +11,16 @@ is sent and recorded after the answer, so when a worker dies mid-job and arq run
 again elsewhere, the keys it launched are resumed, not launched twice; the ones it had in
 flight come back in doubt (`journal.resolve` them once checked).
 
+The workers' clients also share one `RedisCoordination` on the same Redis, so the batch
+acts as one client however many workers run it: one token for all (one authorize, one
+renewal per expiry), one rate limit (RATE_LIMIT launches a second for the whole batch,
+not per worker; and a 429 answered to one worker pauses them all), and webhook wake-ups
+(a wait in any worker ends when any process handles the delivery).
+
 Environment: REDIS_URL, TRANSACTIONLINK_TOKEN (or TRANSACTIONLINK_API_KEY and
-TRANSACTIONLINK_API_SECRET), TRANSACTIONLINK_BASE_URL (optional), JOURNAL_NAME (default
-"batch"), JOURNAL_LEASE (seconds a dead worker's claims stay "in flight", default 10).
+TRANSACTIONLINK_API_SECRET), TRANSACTIONLINK_BASE_URL (optional), RATE_LIMIT (optional:
+launches a second, all workers together), JOURNAL_NAME (default "batch"), JOURNAL_LEASE
+(seconds a dead worker's claims stay "in flight", default 10).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from transactionlink_async import LaunchInDoubtError, LaunchRequest, TransactionLink
+from transactionlink_async import LaunchInDoubtError, LaunchRequest, RateLimit, TransactionLink
+from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.journal import RedisJournal
 
 
@@ -68,9 +76,19 @@ async def launch_slice(ctx: dict[str, Any], path: str, start: int, stop: int) ->
     return summary
 
 
+def rate_limit() -> RateLimit | None:
+    """The batch's launches a second (RATE_LIMIT), shared by every worker; None: not set."""
+    value = os.environ.get("RATE_LIMIT")
+    return RateLimit(float(value)) if value else None
+
+
 async def startup(ctx: dict[str, Any]) -> None:
-    # One client and one journal per worker process, shared by all its jobs.
-    ctx["tl"] = TransactionLink.from_env()  # opens its connections on first use
+    # One client and one journal per worker process, shared by all its jobs; the clients
+    # of all the workers act as one through the same Redis.
+    ctx["tl"] = TransactionLink.from_env(  # opens its connections on first use
+        coordination=RedisCoordination(os.environ["REDIS_URL"]),
+        rate_limit=rate_limit(),
+    )
     ctx["journal"] = RedisJournal(
         os.environ["REDIS_URL"],
         os.environ.get("JOURNAL_NAME", "batch"),

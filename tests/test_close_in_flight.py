@@ -183,7 +183,14 @@ async def test_stream_result_mid_chunk(fake: FakeTransactionLink) -> None:
             async for chunk in stream:
                 chunks.append(chunk)
 
-    exc = await close_under(tl, read, s3_stalled(fake))
+    stalled = s3_stalled(fake)
+
+    async def mid_chunk() -> None:
+        await stalled()
+        while not chunks:  # noqa: ASYNC110 - the consumer's list has no event
+            await anyio.sleep(0.01)
+
+    exc = await close_under(tl, read, mid_chunk)
     assert isinstance(exc, ClientClosedError)
     assert 0 < sum(map(len, chunks)) <= 300_000
     await wait_s3_idle(fake)

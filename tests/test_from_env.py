@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
-from transactionlink_async import TransactionLink
+from transactionlink_async import ClientOptions, TransactionLink
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -63,3 +65,15 @@ async def test_half_an_api_key_is_refused(
     env.delenv(missing)
     with pytest.raises(ValueError, match="TRANSACTIONLINK_TOKEN"):
         TransactionLink.from_env()
+
+
+def test_from_env_takes_every_keyword_argument_of_the_constructor() -> None:
+    # ClientOptions types from_env(**overrides): a keyword missing there is refused by
+    # mypy for a call that works (rate_limit=... was one).
+    keywords = {
+        name
+        for name, parameter in inspect.signature(TransactionLink.__init__).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    options = ClientOptions.__required_keys__ | ClientOptions.__optional_keys__
+    assert options == keywords | {"credentials"}

@@ -37,6 +37,9 @@ logger = logging.getLogger("transactionlink_async")
 
 #: Renew this long before expiry (or half the lifetime, for tokens shorter than twice this).
 REFRESH_MARGIN = 60.0
+#: A token due for renewal is still sent until this long before it expires (or a quarter
+#: of its lifetime before, for short ones): the renewal runs meanwhile.
+EXPIRY_MARGIN = 5.0
 
 
 def _check_header_safe(name: str, value: object) -> str:
@@ -123,6 +126,11 @@ class TokenKeeper(Protocol):
         """The header value to send now, and the generation it belongs to."""
         ...
 
+    def at_hand(self) -> tuple[str, int] | None:
+        """As `authorization()`, without waiting: the current token while it is still
+        valid (renewal due or not), else None."""
+        ...
+
     async def renew_after_401(self, generation: int) -> bool:
         """A call using `generation` got 401: renew if still current; True if a replay may help."""
         ...
@@ -137,6 +145,9 @@ class StaticKeeper:
     async def authorization(self) -> tuple[str, int]:
         return self._value, 0
 
+    def at_hand(self) -> tuple[str, int] | None:
+        return self._value, 0
+
     async def renew_after_401(self, generation: int) -> bool:
         return False
 
@@ -146,6 +157,8 @@ class _Token:
     access: str = attrs.field(repr=False)
     #: When to renew, on the keeper's monotonic clock (None: only on a 401).
     renew_at: float | None
+    #: Until when it may still be sent while a renewal is due (None: no end known).
+    usable_until: float | None = None
 
 
 def _jwt_claims(token: str) -> Mapping[str, Any] | None:
@@ -182,6 +195,13 @@ def renew_at(
         return None
     # Short-lived tokens would otherwise be "about to expire" from birth and never be used.
     return obtained + lifetime - min(margin, lifetime / 2)
+
+
+def _token(access: str, lifetime: float | None, *, obtained: float) -> _Token:
+    if lifetime is None:
+        return _Token(access, None)
+    usable = obtained + lifetime - min(EXPIRY_MARGIN, lifetime / 4)
+    return _Token(access, renew_at(lifetime, obtained=obtained), usable)
 
 
 class JwtKeeper:
@@ -233,6 +253,14 @@ class JwtKeeper:
             if token is not None:
                 return f"Bearer {token.access}", generation
 
+    def at_hand(self) -> tuple[str, int] | None:
+        token = self._token
+        if token is None:
+            return None
+        if token.usable_until is not None and self._clock() >= token.usable_until:
+            return None
+        return f"Bearer {token.access}", self._generation
+
     async def renew_after_401(self, generation: int) -> bool:
         if generation == self._generation:
             refused, self._token = self._token, None
@@ -276,19 +304,19 @@ class JwtKeeper:
                 return self._adopt(shared)
         answer, kept = await self._fetch(self._refresh_token, ours=True)
         lifetime = token_lifetime(answer, wall_now=self._wall_clock())
-        token = _Token(answer.access_token, renew_at(lifetime, obtained=self._clock()))
+        token = _token(answer.access_token, lifetime, obtained=self._clock())
         return token, answer.refresh_token or kept
 
     def _adopt(self, shared: SharedToken) -> tuple[_Token, str | None]:
-        at = None
+        token = _Token(shared.access, None)
         if shared.expires_in is not None:
             lifetime = shared.lifetime if shared.lifetime is not None else shared.expires_in
             born = self._clock() - (lifetime - shared.expires_in)
-            at = renew_at(lifetime, obtained=born)
+            token = _token(shared.access, lifetime, obtained=born)
         # A refresh token that went through the store may be spent by another process: on
         # our own (Redis away) we refresh only with one nobody else has, else authorize.
         refresh = shared.refresh if shared.generation is None else None
-        return _Token(shared.access, at), refresh
+        return token, refresh
 
     async def _fetch_fresh(self, refresh: str | None) -> FreshToken:
         """A renewal for the token share, with the shared refresh token (None: authorize)."""

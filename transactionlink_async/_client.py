@@ -77,6 +77,7 @@ class ClientOptions(TypedDict, total=False):
     ssl: SSLContext | None
     trust_env: bool
     tracing: bool | TracerProvider
+    rate_limit: RateLimit | None
 
 
 class TransactionLink:
@@ -354,12 +355,22 @@ class TransactionLink:
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
+            if request.authenticated:
+                # The token first (an authorize, or a renewal when one is due): a turn of
+                # the rate limit must never wait for it, or every turn handed out
+                # meanwhile would go out together the moment it ends (a burst of 429s).
+                await self._keeper.authorization()
             sent_at = await self._gate.before_send(kind, request.method, url)
             self._check_open()  # the wait may have outlived the client
             attempt += 1
             generation = 0
             if request.authenticated:
-                headers["Authorization"], generation = await self._keeper.authorization()
+                # Sent with the token at hand, even if its renewal fell due meanwhile (it
+                # is still valid; the next call renews); only an expired one is waited for.
+                held = self._keeper.at_hand()
+                if held is None:
+                    held = await self._keeper.authorization()
+                headers["Authorization"], generation = held
             if call is not None:
                 call.attempt(attempt)
             try:

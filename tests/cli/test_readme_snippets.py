@@ -28,7 +28,7 @@ import pytest
 import trustme
 from starlette.requests import Request
 
-from transactionlink_async import OrganizationToken, TransactionLink
+from transactionlink_async import OrganizationToken, RateLimit, TransactionLink
 from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.testing import FakeTransactionLink
 
@@ -201,6 +201,16 @@ async def run_many_workers(fake: FakeTransactionLink, ns: dict[str, Any], _: Pat
     await tl.aclose()  # nothing was sent: Redis is only reached on first use
 
 
+async def run_batch_workers(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
+    done = await ns["snippet"]("redis://127.0.0.1:6379/0")
+    ctx: dict[str, Any] = {}
+    await done["startup"](ctx)
+    tl = ctx["tl"]
+    assert isinstance(tl.coordination, RedisCoordination)
+    assert tl.rate_limit == RateLimit(50)
+    await tl.aclose()  # nothing was sent: Redis is only reached on first use
+
+
 async def run_testing_kit(fake: FakeTransactionLink, ns: dict[str, Any], _: Path) -> None:
     # What the plugin's fixtures give the test: the fake and a client of it.
     async with client(fake) as tl:
@@ -333,6 +343,9 @@ HARNESSES: dict[str, Harness] = {
     ),
     "many-workers": Harness(
         "fragment", run_many_workers, prelude=FRAGMENT_IMPORTS, params="key: str, secret: str"
+    ),
+    "many-workers-batch": Harness(
+        "fragment", run_batch_workers, prelude=FRAGMENT_IMPORTS, params="redis_url: str"
     ),
     "durable-batch": Harness(
         "fragment", run_durable_batch, prelude=FRAGMENT_IMPORTS, params="rows: list[dict[str, Any]]"
