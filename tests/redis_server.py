@@ -8,7 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
@@ -27,8 +27,10 @@ def _free_port() -> int:
 class RedisServer:
     """One redis-server process on 127.0.0.1; `stop()` and `start()` again keep its port."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, options: Sequence[str] = ()) -> None:
         self.binary = binary
+        #: Further redis-server options, e.g. ("--rename-command", "SMISMEMBER", "").
+        self.options = tuple(options)
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="tl-redis-")
@@ -52,6 +54,7 @@ class RedisServer:
                 self._dir,
                 "--protected-mode",
                 "yes",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from transactionlink_async import (
     TransactionLink,
     TransportError,
 )
-from transactionlink_async.journal import Journal, KeyState, SqliteJournal
+from transactionlink_async.journal import Journal, KeyState, RedisJournal, SqliteJournal
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -256,3 +256,28 @@ async def test_a_batch_without_a_journal_resumes_nothing(
         assert outcome.resumed is False
     with pytest.raises(TypeError, match="Journal"):
         tl.workflows.launch_many([keyed(0)], journal="run.db")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_key_that_is_not_unicode_text_is_refused_alone(
+    tl: TransactionLink,
+    fake: FakeTransactionLink,
+    tmp_path: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    # A lone surrogate cannot be stored as UTF-8: refused up front, it must not fail
+    # the lookups and claims of the keys that share its round trip.
+    opened: Journal
+    if kind == "redis":
+        opened = RedisJournal(request.getfixturevalue("redis_url"), "surrogates")
+    else:
+        opened = SqliteJournal(tmp_path / "run.db")
+    async with opened as journal:
+        requests = [keyed(0), keyed(1, key="bad-\ud800"), keyed(2)]
+        outcomes = await run(tl, journal, requests)
+        assert isinstance(outcomes[1].error, ValueError)
+        assert "surrogate" in str(outcomes[1].error)
+        assert outcomes[0].ok
+        assert outcomes[2].ok
+        assert posts(fake) == 2

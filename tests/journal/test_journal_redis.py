@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 import redis.asyncio as redis_asyncio
-from redis_server import RedisServer
+from redis_server import RedisServer, find_redis_server
 
 from transactionlink_async import ClientClosedError, WorkflowExecution, WorkflowStatus
 from transactionlink_async.journal import JournalUnavailableError, KeyState, RedisJournal
@@ -219,3 +220,42 @@ def test_names_and_settings_are_checked_up_front() -> None:
             RedisJournal(url, "b", lease=lease)
     with pytest.raises(TypeError):
         RedisJournal(url, "b", lease=True)
+
+
+@pytest.fixture
+def redis_without_smismember() -> Iterator[str]:
+    """A real redis-server without SMISMEMBER, as servers before Redis 6.2 are."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("needs a real redis-server")
+    server = RedisServer(binary, options=("--rename-command", "SMISMEMBER", ""))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("server", ["redis_url", "redis_without_smismember"])
+async def test_a_run_sees_keys_repeated_within_and_across_lookups(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    url: str = request.getfixturevalue(server)
+    async with RedisJournal(url, fresh_name()) as journal:
+        await journal.record_launched("b", WorkflowExecution(id="x-b", status="CREATED"))
+        first = await journal.lookup(["a", "b", "a", "c"], run="r1")
+        second = await journal.lookup(["c", "d", "b", "d"], run="r1")
+        other_run = await journal.lookup(["a", "b"], run="r2")
+        assert [found.repeated for found in first] == [False, False, True, False]
+        assert [found.repeated for found in second] == [True, False, True, True]
+        assert [found.repeated for found in other_run] == [False, False]
+        entries = [found.entry for found in first]
+        assert [None if e is None else e.execution_id for e in entries] == [
+            None,
+            "x-b",
+            None,
+            None,
+        ]
+        await journal.end_run("r1")
+        again = await journal.lookup(["a", "b"], run="r1")
+        assert [found.repeated for found in again] == [False, False]

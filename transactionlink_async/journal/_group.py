@@ -53,8 +53,8 @@ class GroupCommit(Generic[Op]):
 
     def __init__(self, start_batch: StartBatch, *, max_batches: int = 1) -> None:
         self._start_batch = start_batch
-        #: Batches under way at once: 1 for one SQLite connection; more lets Redis round
-        #: trips overlap, so an operation waits for its own round trip only.
+        #: Batches under way at once: 1 for one SQLite connection; more lets round trips
+        #: overlap (an operation waits for its own only), at the cost of smaller batches.
         self._max_batches = max_batches
         self._pending: list[_Item[Op]] = []
         self._jobs: set[asyncio.Future[list[Outcome]]] = set()

@@ -7,8 +7,10 @@ key (lease prefix .. owner) exists; each journal renews its own. The transitions
 `_states` (the model tests hold both to one model).
 
 KEYS[1] the entries hash. ARGV[1] lease prefix, ARGV[2] this journal's owner id,
-ARGV[3] seen-set prefix, ARGV[4] seen-set ttl (ms); then the operations, each a code and
-its arguments (see `_redis.py`). One reply per operation, in order.
+ARGV[3] seen-set prefix, ARGV[4] seen-set ttl (ms), ARGV[5] the operations as one JSON
+array, each an array of a code and its arguments (see `_redis.py`): one argument for
+the whole batch instead of several per operation keeps both ends' encoding cheap. One
+reply per operation, in order.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ __all__ = ["APPLY"]
 APPLY = """
 local entries = KEYS[1]
 local lease_prefix, me, seen_prefix, seen_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ops = cjson.decode(ARGV[5])
+-- Keys per HMGET/SADD call: well under the Lua stack's limit on unpack().
+local SLICE = 1000
 
 local function decode(raw)
   if raw then return cjson.decode(raw) end
@@ -67,49 +72,80 @@ local function change(key, kind, xid, exe, status, result)
   return 'ok'
 end
 
-local out = {}
-local i = 5
-while i <= #ARGV do
-  local code = ARGV[i]
-  if code == 'L' or code == 'G' then
-    -- Look keys up (L: and mark them seen by run ARGV[i+1]): repeated, record, live.
-    local n = tonumber(ARGV[i + 2])
-    local seen = false
-    if code == 'L' then seen = seen_prefix .. ARGV[i + 1] end
-    local reply = {}
-    for j = 1, n do
-      local key = ARGV[i + 2 + j]
-      local repeated = 0
-      if seen and redis.call('SADD', seen, key) == 0 then repeated = 1 end
-      local raw = redis.call('HGET', entries, key)
-      reply[#reply + 1] = repeated
+-- Which of `keys` the set `seen` held before, adding them all: 1 (held, or earlier in
+-- `keys`) or 0 for each key.
+local function mark_seen(seen, keys)
+  local repeated, fresh, first = {}, {}, {}
+  for j, key in ipairs(keys) do
+    if first[key] then
+      repeated[j] = 1
+    else
+      first[key] = j
+      repeated[j] = 0
+      fresh[#fresh + 1] = key
+    end
+  end
+  for s = 1, #fresh, SLICE do
+    local part = {unpack(fresh, s, math.min(#fresh, s + SLICE - 1))}
+    -- SMISMEMBER (Redis 6.2) asks for a whole slice at once; older servers ask per key.
+    local held = redis.pcall('SMISMEMBER', seen, unpack(part))
+    if type(held) == 'table' and held.err == nil then
+      for n, key in ipairs(part) do
+        if held[n] == 1 then repeated[first[key]] = 1 end
+      end
+      redis.call('SADD', seen, unpack(part))
+    else
+      for _, key in ipairs(part) do
+        if redis.call('SADD', seen, key) == 0 then repeated[first[key]] = 1 end
+      end
+    end
+  end
+  redis.call('PEXPIRE', seen, seen_ttl)
+  return repeated
+end
+
+-- Look keys up: repeated, record, live, for each key.
+local function lookup(run, keys)
+  local repeated = nil
+  if run then repeated = mark_seen(seen_prefix .. run, keys) end
+  local reply = {}
+  for s = 1, #keys, SLICE do
+    local part = {unpack(keys, s, math.min(#keys, s + SLICE - 1))}
+    local raws = redis.call('HMGET', entries, unpack(part))
+    for n = 1, #part do
+      local raw = raws[n]
+      reply[#reply + 1] = repeated and repeated[s + n - 1] or 0
       reply[#reply + 1] = raw or false
       reply[#reply + 1] = live_raw(raw)
     end
-    if seen then redis.call('PEXPIRE', seen, seen_ttl) end
-    out[#out + 1] = reply
-    i = i + 3 + n
+  end
+  return reply
+end
+
+local claimed = cjson.encode({s = 'claimed', o = me})
+local out = {}
+for i, op in ipairs(ops) do
+  local code = op[1]
+  if code == 'L' then
+    out[i] = lookup(op[2], op[3])
+  elseif code == 'G' then
+    out[i] = lookup(nil, op[2])
   elseif code == 'C' then
     -- Claim: won, the record after the attempt, live.
-    local key = ARGV[i + 1]
+    local key = op[2]
     local raw = redis.call('HGET', entries, key)
     local rec = decode(raw)
     if not rec or rec.s == 'released' then
-      local new = cjson.encode({s = 'claimed', o = me})
-      redis.call('HSET', entries, key, new)
-      out[#out + 1] = {1, new, 1}
+      redis.call('HSET', entries, key, claimed)
+      out[i] = {1, claimed, 1}
     else
-      out[#out + 1] = {0, raw, live_raw(raw)}
+      out[i] = {0, raw, live_raw(raw)}
     end
-    i = i + 2
   elseif code == 'X' then
-    out[#out + 1] = change(
-      ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
-    i = i + 7
+    out[i] = change(op[2], op[3], op[4], op[5], op[6], op[7])
   elseif code == 'E' then
-    redis.call('DEL', seen_prefix .. ARGV[i + 1])
-    out[#out + 1] = 'ok'
-    i = i + 2
+    redis.call('DEL', seen_prefix .. op[2])
+    out[i] = 'ok'
   else
     return redis.error_reply('unknown journal operation ' .. tostring(code))
   end

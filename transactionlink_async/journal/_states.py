@@ -25,6 +25,7 @@ __all__ = [
     "apply",
     "claim",
     "downloaded",
+    "entry_of",
     "finished",
     "in_doubt",
     "is_live_claim",
@@ -67,13 +68,26 @@ def view(key: str, record: Record | None, alive: Alive) -> JournalEntry | None:
     state = record.state
     if state is KeyState.CLAIMED and not is_live_claim(record, alive):
         state = KeyState.IN_DOUBT
+    return entry_of(key, state, record.execution_id, record.execution, record.status, record.result)
+
+
+def entry_of(
+    key: str,
+    state: KeyState,
+    execution_id: str | None,
+    execution: str | None,
+    status: str | None,
+    result: str | None,
+) -> JournalEntry:
+    """The entry of a key in `state` with these stored fields (a LAUNCHED record's view,
+    which needs no owner to be looked at)."""
     return JournalEntry(
         key=key,
         state=state,
-        execution_id=record.execution_id,
-        execution=None if record.execution is None else decode_execution(record.execution),
-        status=status_of(record.status),
-        result=record.result,
+        execution_id=execution_id,
+        execution=None if execution is None else decode_execution(execution),
+        status=status_of(status),
+        result=result,
     )
 
 
