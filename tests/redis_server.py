@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,12 @@ import pytest
 INSTALL_HINT = (
     "install it with `apt-get install -y redis-server` (Debian/Ubuntu) or `brew install redis`"
 )
+
+
+#: A suite killed by its time limit (or by hand) never reaches `stop()`: where util-linux's
+#: setpriv is at hand, the server is sent SIGTERM when the suite's process goes away.
+_SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
+_DIES_WITH_US: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "TERM", "--") if _SETPRIV else ()
 
 
 def _free_port() -> int:
@@ -41,6 +48,7 @@ class RedisServer:
             return
         self._process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
             [
+                *_DIES_WITH_US,
                 self.binary,
                 "--port",
                 str(self.port),
