@@ -214,7 +214,9 @@ async def test_a_hundred_concurrent_deliveries_are_all_answered_quickly(
     assert len(deliveries) == 100
     assert all([a.status for a in d.attempts] == [204] for d in deliveries)
     slowest = max(a.finished - a.started for d in deliveries for a in d.attempts)
-    assert slowest < 1.0
+    # Well inside the sender's timeout (10 s), even on a loaded machine: deliveries queued
+    # behind one another, or each behind its own key fetch, would take seconds.
+    assert slowest < fake.webhooks.timeout / 4
     assert fake.count("GET", KEY_PATH) == 1
 
 
