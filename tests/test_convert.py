@@ -789,3 +789,16 @@ def test_arbitrary_json_never_escapes_as_anything_but_conversion_error(value: An
     assert isinstance(
         structure(value if isinstance(value, dict) else {}, ErrorResponse), ErrorResponse
     )
+
+
+def test_remembered_parses_stay_few_and_short() -> None:
+    from transactionlink_async import _datetimes
+
+    before = _datetimes._parse_cached.cache_info().currsize
+    endless = "2026-03-01T14:30:00." + "1" * 100_000 + "Z"
+    for n in range(50):
+        assert parse_datetime(endless) == parse_datetime("2026-03-01T14:30:00.111111Z")
+        assert parse_datetime(f"2026-03-01T14:30:{n % 60:02d}Z").second == n % 60
+    # Only the short texts were remembered, however long the others were.
+    assert _datetimes._parse_cached.cache_info().currsize - before <= 51
+    assert _datetimes._parse_cached.cache_info().maxsize == 4096

@@ -190,6 +190,7 @@ class TransactionLink:
             lifecycle=lifecycle,
             storage=self._storage.with_timeouts(timeouts),
             observation=self._observation,
+            current_rate=self._current_rate,
         )
         self.cases: Cases = Cases(handle)
         self.parameters: Parameters = Parameters(handle)
@@ -310,6 +311,9 @@ class TransactionLink:
             await self._lifecycle.close()
             await self._transport.aclose()
 
+    def _current_rate(self, method: str, path: str) -> float | None:
+        return self._gate.current_rate(request_kind(method, path))
+
     def _check_open(self) -> None:
         self._lifecycle.check_open()
 
@@ -388,8 +392,6 @@ class TransactionLink:
                 )
                 if call is not None:
                     call.answered(response.status, response.headers)
-                if request.on_answer is not None:
-                    request.on_answer(response.status, response.headers)
                 if response.status < 400:
                     self._gate.accepted(kind)
                     return response

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 __all__ = ["format_datetime", "parse_datetime"]
 
@@ -36,6 +37,23 @@ def parse_datetime(value: str) -> datetime:
     Accepts "Z" or a numeric offset, fractions of any length (cut to microseconds), and a
     bare date (midnight UTC). Raises `ValueError` (without echoing the value) otherwise.
     """
+    # The same few date-times come back in every poll of an execution (created, expires):
+    # datetimes are immutable, so a parse is remembered (errors are not); only short
+    # texts, so that a server's endless fraction digits cannot fill memory.
+    if len(value) <= _CACHED_LENGTH:
+        return _parse_cached(value)
+    return _parse(value)
+
+
+_CACHED_LENGTH = 40
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(value: str) -> datetime:
+    return _parse(value)
+
+
+def _parse(value: str) -> datetime:
     match = _ISO_DATETIME.fullmatch(value)
     if match is None:
         raise ValueError("not an ISO 8601 date-time")

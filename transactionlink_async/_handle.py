@@ -184,6 +184,8 @@ class ClientHandle:
     storage: S3Session
     #: Event hooks and tracing; `observation.current` is None when nobody watches.
     observation: Observation
+    #: Requests a second the client paces `method path` at now (None: not paced yet).
+    current_rate: Callable[[str, str], float | None]
 
     async def send_json(self, request: ApiRequest) -> Any:
         """Send, and parse the answer's JSON body (None for an empty body)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +13,10 @@ from ._datetimes import format_datetime
 from ._retry import RetryMode
 from .errors import InvalidResponseError
 
-__all__ = ["NO_BODY", "AnswerObserver", "ApiRequest", "encode_body", "parse_json"]
+__all__ = ["NO_BODY", "ApiRequest", "encode_body", "parse_json"]
 
 #: The `json` of a request that has no body (None is a JSON value: `null`).
 NO_BODY: Any = object()
-
-#: Told the status and headers of every HTTP answer a request gets, retried attempts included.
-AnswerObserver = Callable[[int, Mapping[str, str]], None]
 
 
 @attrs.frozen(kw_only=True)
@@ -36,9 +33,6 @@ class ApiRequest:
     accept: str = "application/json"
     #: Refuse answers with a larger body (BodyTooLarge) instead of holding them.
     max_body: int | None = None
-    #: Sees every answer, even those `send` retries on its own (e.g. a 429 it sleeps through),
-    #: so a caller can adapt its pace to the server's signals.
-    on_answer: AnswerObserver | None = attrs.field(default=None, eq=False)
 
     @property
     def has_body(self) -> bool:

@@ -8,8 +8,6 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from transactionlink_async import (
     BadRequestError,
@@ -23,7 +21,6 @@ from transactionlink_async import (
     TransactionLink,
     TransportError,
 )
-from transactionlink_async._batches.launch import Aimd, aimd_rate_limited, aimd_success
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -62,56 +59,6 @@ def assert_no_tasks_left() -> None:
         if t is not current and not t.done() and "transactionlink_async/_" in repr(t.get_coro())
     ]
     assert not ours
-
-
-# -- AIMD, the pure part -----------------------------------------------------------------------
-
-
-def test_a_rate_limit_halves_once_per_epoch() -> None:
-    state = Aimd.start(20)
-    lowered = aimd_rate_limited(state, sent_in_epoch=0)
-    assert (lowered.limit, lowered.epoch) == (10, 1)
-    # The other requests of the same burst were sent before the decrease: no further cut.
-    assert aimd_rate_limited(lowered, sent_in_epoch=0) == lowered
-    assert aimd_rate_limited(lowered, sent_in_epoch=1).limit == 5
-
-
-def test_successes_creep_back_one_per_window() -> None:
-    state = Aimd(ceiling=20, limit=10, epoch=1)
-    for _ in range(9):
-        state = aimd_success(state, sent_in_epoch=1)
-    assert state.limit == 10
-    assert aimd_success(state, sent_in_epoch=1).limit == 11
-    for _ in range(sum(range(10, 20))):
-        state = aimd_success(state, sent_in_epoch=1)
-    assert state.limit == 20
-    assert aimd_success(state, sent_in_epoch=1) == state
-
-
-def test_only_launches_sent_at_the_lowered_limit_raise_it() -> None:
-    state = aimd_rate_limited(Aimd.start(20), sent_in_epoch=0)
-    # Answers to requests sent before the cut say nothing about the lower limit.
-    assert aimd_success(state, sent_in_epoch=0) == state
-    assert aimd_success(state, sent_in_epoch=1).credit == 1
-
-
-@given(
-    st.integers(min_value=1, max_value=200),
-    st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=5)), max_size=300),
-)
-def test_the_limit_stays_between_one_and_the_ceiling(
-    ceiling: int, events: list[tuple[bool, int]]
-) -> None:
-    state = Aimd.start(ceiling)
-    for success, epoch in events:
-        before = state
-        if success:
-            state = aimd_success(state, sent_in_epoch=epoch)
-            assert before.limit <= state.limit <= before.limit + 1
-        else:
-            state = aimd_rate_limited(state, sent_in_epoch=epoch)
-            assert state.limit <= before.limit
-        assert 1 <= state.limit <= ceiling
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -189,31 +136,32 @@ async def test_a_thousand_launches_twenty_at_a_time(
     assert {o.execution.id for o in launched if o.execution} == set(fake.executions)
 
 
-async def test_a_429_burst_slows_the_whole_batch_then_recovers(
+async def test_a_429_burst_paces_the_batch_without_cutting_its_concurrency(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     fake.inject("POST", "/workflows", delay=0.01, times=None)
-    batch = tl.workflows.launch_many((request(n) for n in range(1000)), concurrency=20)
-    limits: list[int] = []
+    batch = tl.workflows.launch_many((request(n) for n in range(600)), concurrency=20)
+    rates: list[float | None] = []
     launched = 0
     with anyio.fail_after(30):
         async for outcome in batch:
             launched += outcome.ok
-            limits.append(batch.current_limit)
+            rates.append(batch.current_rate)
+            assert batch.current_limit == 20
             assert batch.in_flight <= 20
-            if len(limits) == 200:
+            if len(rates) == 200:
                 fake.clear_faults()
                 fake.inject("POST", "/workflows", status=429, retry_after="0.2", times=30)
                 fake.inject("POST", "/workflows", delay=0.01, times=None)
             assert outcome.ok or isinstance(outcome.error, RateLimitError)
-    assert limits[:200] == [20] * 200
-    assert min(limits) <= 10
-    assert limits[-1] == 20
-    lowest = limits.index(min(limits))
-    assert limits[lowest:] == sorted(limits[lowest:])  # climbing back, one step at a time
+    # Unpaced until the 429s, paced after them: by rate, with all 20 slots still in use.
+    assert rates[:200] == [None] * 200
+    assert rates[-1] is not None
+    assert rates[-1] > 0
     assert fake.max_in_flight("POST", "/workflows") <= 20
-
     entries = fake.requests("POST", "/workflows")
+    first_refused = next(n for n, e in enumerate(entries) if e.status == 429)
+    assert any(e.status == 200 for e in entries[first_refused:])
     answered_ok = sum(1 for e in entries if e.status == 200)
     assert len(fake.executions) == answered_ok == launched
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from transactionlink_async._ratelimit.adaptive import (
     BETA,
+    CRUISE,
     DOUBLING,
     MIN_RATE,
     PLATEAU,
@@ -134,6 +135,28 @@ def test_past_the_plateau_it_probes_faster_and_faster() -> None:
     later = pace.rate(probe + 4 * PROBE_DOUBLING)
     assert later is not None
     assert later >= 15 * curve.ceiling
+
+
+def test_after_the_search_it_cruises_below_the_estimate_for_the_whole_plateau() -> None:
+    pace = AdaptiveRate(now=0.0)
+    pace.accepted(0.0)
+    pace.throttled(now=0.1, sent_at=0.1, resume_at=1.1)
+    now = 1.1
+    while (pace.rate(now) or 0) < 120:
+        pace.accepted(pace.reserve(now) + now)
+        now += 1 / (pace.rate(now) or 1)
+    refused_at = pace.rate(now)
+    assert refused_at is not None
+    pace.throttled(now=now, sent_at=now, resume_at=now + 1.0)
+    curve = pace.curve
+    assert curve is not None
+    assert curve.ceiling <= CRUISE * refused_at
+    assert curve.start <= BETA / CRUISE * curve.ceiling
+    at_ceiling = curve.since + curve.k
+    # Flat at the ceiling all through the plateau: no 429 is sought for PLATEAU seconds.
+    for moment in (0.0, 0.25, 0.5, 0.99):
+        assert pace.rate(at_ceiling + moment * PLATEAU) == pytest.approx(curve.ceiling)
+    assert pace.rate(at_ceiling + PLATEAU + 1.0) > curve.ceiling  # type: ignore[operator]
 
 
 def simulate(limit: float, burst: float, latency: float, seconds: float) -> tuple[float, float]:

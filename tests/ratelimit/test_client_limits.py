@@ -200,9 +200,9 @@ async def test_closing_the_client_ends_the_waits_at_once(fake: FakeTransactionLi
         path="/workflows",
         json={"workflowDefinitionId": "kyc", "locale": "en", "parameters": {}},
         mode=RetryMode.CREATING,
-        on_answer=lambda status, headers: answered.set(),
     )
-    # Told of the 429 once send() has noted the pause and gone to sleep before its retry.
+    tl.events.on_response(lambda event: answered.set() if event.status == 429 else None)
+    # Told of the 429 as send() notes the pause and goes to sleep before its retry.
     sleeping = asyncio.ensure_future(tl.send(request))
     await answered.wait()
     waiting = asyncio.ensure_future(tl.workflows.get(execution_id))  # held by the pause
@@ -299,7 +299,13 @@ async def test_launch_many_finds_the_limit_and_launches_everything_once(
     )
     policy = RetryPolicy(max_attempts=20, backoff_base=0.05, backoff_cap=0.5)
     async with client(fake, retry=policy) as tl:
-        outcomes = [o async for o in tl.workflows.launch_many(requests, concurrency=40)]
+        batch = tl.workflows.launch_many(requests, concurrency=40)
+        assert batch.current_rate is None  # nothing paced before the first 429
+        outcomes = [o async for o in batch]
+        # The limit was found: the batch is paced, near the API's 200 a second.
+        assert batch.current_rate is not None
+        assert 50 <= batch.current_rate <= 800
+        assert batch.current_limit == 40
     assert all(o.ok for o in outcomes)
     assert len(fake.executions) == 800
     answers = fake.stats()["answers"]["POST /workflows"]
@@ -315,6 +321,8 @@ async def test_launch_many_under_a_rate_limit_is_never_refused(
         for n in range(300)
     )
     async with client(fake, rate_limit=RateLimit(200)) as tl:
-        outcomes = [o async for o in tl.workflows.launch_many(requests, concurrency=40)]
+        batch = tl.workflows.launch_many(requests, concurrency=40)
+        assert batch.current_rate == 200  # the RateLimit holds it from the start
+        outcomes = [o async for o in batch]
     assert all(o.ok for o in outcomes)
     assert fake.stats()["answers"]["POST /workflows"] == {"200": 300}

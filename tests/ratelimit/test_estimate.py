@@ -78,3 +78,27 @@ def test_a_long_pause_refills_only_up_to_the_burst() -> None:
             sends, slot=SLOT, first_accepted=21, first_elapsed=0.01, pause=pause
         )
         assert found == pytest.approx(100, rel=0.05)
+
+
+@given(pace=st.floats(1.1, 1.6))
+def test_the_slot_of_the_refused_send_counts_only_what_came_before_it(pace: float) -> None:
+    # A steady pace above 200 a second empties a burst of 20: the refusal falls inside a
+    # slot, and only that slot's sends before it drained the bucket.
+    rate, burst = 200.0, 20.0
+    per_slot = pace * rate * SLOT
+    drained_after = burst / ((pace - 1.0) * rate * SLOT)  # slots until empty
+    whole = int(drained_after)
+    share = drained_after - whole
+    assume(0.05 < share < 0.9)
+    sends = [per_slot] * whole + [per_slot * share]
+    found = limit_from_drain(
+        sends, slot=SLOT, first_accepted=21, first_elapsed=0.005, pause=1.0, last_share=share
+    )
+    assert found is not None
+    assert found == pytest.approx(rate, rel=0.02)
+    # Read as a whole slot, the sends that came after the refusal would inflate it.
+    inflated = limit_from_drain(
+        [*sends[:-1], per_slot], slot=SLOT, first_accepted=21, first_elapsed=0.005, pause=1.0
+    )
+    assert inflated is not None
+    assert inflated > found

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from .._request import AnswerObserver
 from .._threads import settle
 from ..errors import LaunchInDoubtError
 from ..journal import Journal, JournalEntry, KeyState
@@ -254,7 +253,6 @@ class JournaledLaunch:
         index: int,
         request: LaunchRequest,
         body: Mapping[str, Any],
-        observe: AnswerObserver,
     ) -> LaunchOutcome:
         """Claim, send, record; a key another batch claimed first waits for its fate."""
         key = request.key
@@ -268,7 +266,7 @@ class JournaledLaunch:
                 await _finish(self._forget_claim(key, in_doubt=False))
                 return LaunchOutcome(index=index, request=request, error=exc)
             if claim.won:
-                return await self._send(index, request, body, observe)
+                return await self._send(index, request, body)
             entry = claim.entry
             assert entry is not None
             if entry.state is not KeyState.CLAIMED:
@@ -283,12 +281,11 @@ class JournaledLaunch:
         index: int,
         request: LaunchRequest,
         body: Mapping[str, Any],
-        observe: AnswerObserver,
     ) -> LaunchOutcome:
         key = request.key
         assert key is not None
         try:
-            execution = await self._launch(body, observe)
+            execution = await self._launch(body)
         except asyncio.CancelledError:
             await _finish(self._forget_claim(key, in_doubt=True))
             raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -16,11 +14,8 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-import anyio
 import attrs
 
-from .._request import AnswerObserver
-from .._retry import parse_retry_after
 from .._validate import check_concurrency
 from ..errors import ClientClosedError
 from ..models import LaunchOutcome, LaunchRequest, WorkflowExecution
@@ -30,25 +25,16 @@ from .defaults import DEFAULT_LAUNCH_CONCURRENCY
 if TYPE_CHECKING:
     from .._handle import Lifecycle
 
-__all__ = [
-    "DEFAULT_LAUNCH_CONCURRENCY",
-    "Aimd",
-    "Attempt",
-    "Indexed",
-    "LaunchBatch",
-    "Settled",
-    "aimd_rate_limited",
-    "aimd_success",
-]
+__all__ = ["DEFAULT_LAUNCH_CONCURRENCY", "Attempt", "Indexed", "LaunchBatch", "Settled"]
 
 
 BuildBody = Callable[[LaunchRequest], Mapping[str, Any]]
-Launch = Callable[[Mapping[str, Any], AnswerObserver], Awaitable[WorkflowExecution]]
+Launch = Callable[[Mapping[str, Any]], Awaitable[WorkflowExecution]]
 #: What one launch slot does with a request (the default: send it; with a journal: claim,
 #: send, record), and the outcome it ends with.
-Attempt = Callable[
-    [int, LaunchRequest, Mapping[str, Any], AnswerObserver], Awaitable[LaunchOutcome]
-]
+Attempt = Callable[[int, LaunchRequest, Mapping[str, Any]], Awaitable[LaunchOutcome]]
+#: Launches a second the client paces `POST /workflows` at now (None: not paced).
+CurrentRate = Callable[[], "float | None"]
 
 
 @attrs.frozen
@@ -64,44 +50,6 @@ class Indexed:
 
     index: int
     request: LaunchRequest
-
-
-@attrs.frozen
-class Aimd:
-    """The adaptive in-flight limit of a batch (additive increase, multiplicative decrease).
-
-    `limit` is halved on a rate limit and grows back by one after each `limit` successes,
-    up to `ceiling`. `epoch` counts the decreases, and a request reports its answer against
-    the epoch it was sent in: one burst of 429s answering requests that were in flight
-    together halves the limit once, not once per request, and only requests sent at the
-    lowered limit count towards raising it again.
-    """
-
-    ceiling: int
-    limit: int
-    credit: int = 0
-    epoch: int = 0
-
-    @classmethod
-    def start(cls, ceiling: int) -> Aimd:
-        return cls(ceiling=ceiling, limit=ceiling)
-
-
-def aimd_success(state: Aimd, sent_in_epoch: int) -> Aimd:
-    """A launch sent in epoch `sent_in_epoch` went through."""
-    if sent_in_epoch != state.epoch or state.limit >= state.ceiling:
-        return state
-    credit = state.credit + 1
-    if credit >= state.limit:
-        return attrs.evolve(state, limit=state.limit + 1, credit=0)
-    return attrs.evolve(state, credit=credit)
-
-
-def aimd_rate_limited(state: Aimd, sent_in_epoch: int) -> Aimd:
-    """A launch sent in epoch `sent_in_epoch` was answered 429."""
-    if sent_in_epoch != state.epoch:
-        return state
-    return attrs.evolve(state, limit=max(1, state.limit // 2), credit=0, epoch=state.epoch + 1)
 
 
 _NOTHING: Any = object()
@@ -134,9 +82,9 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
         concurrency: int,
         build_body: BuildBody,
         launch: Launch,
-        max_pause: float = 60.0,
         attempt: Attempt | None = None,
         lifecycle: Lifecycle | None = None,
+        current_rate: CurrentRate | None = None,
     ) -> None:
         check_concurrency(concurrency, allow_none=False)
         self._launches = _LaunchRun(
@@ -144,15 +92,25 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
             concurrency,
             build_body,
             attempt or _plain_attempt(launch),
-            max_pause,
             lifecycle,
         )
+        self._current_rate = current_rate
         super().__init__(self._launches)
 
     @property
     def current_limit(self) -> int:
-        """How many launches may be in flight now (lowered by 429s, then regained)."""
-        return self._launches.aimd.limit
+        """How many launches may be in flight at once: the batch's `concurrency`.
+
+        A 429 does not lower it: the client's pace spaces the launches instead (see
+        `current_rate`), since fewer in flight cannot slow down an API that answers fast.
+        """
+        return self._launches.concurrency
+
+    @property
+    def current_rate(self) -> float | None:
+        """Launches a second the client paces this batch at now; None until its first 429
+        (or its `RateLimit`, when one is set: then the lower of the two)."""
+        return None if self._current_rate is None else self._current_rate()
 
     @property
     def in_flight(self) -> int:
@@ -170,11 +128,9 @@ class LaunchBatch(BatchIterator[LaunchOutcome]):
 
 
 def _plain_attempt(launch: Launch) -> Attempt:
-    async def attempt(
-        index: int, request: LaunchRequest, body: Mapping[str, Any], observe: AnswerObserver
-    ) -> LaunchOutcome:
+    async def attempt(index: int, request: LaunchRequest, body: Mapping[str, Any]) -> LaunchOutcome:
         try:
-            execution = await launch(body, observe)
+            execution = await launch(body)
         except Exception as exc:
             return LaunchOutcome(index=index, request=request, error=exc)
         return LaunchOutcome(index=index, request=request, execution=execution)
@@ -191,7 +147,6 @@ class _LaunchRun:
         concurrency: int,
         build_body: BuildBody,
         attempt: Attempt,
-        max_pause: float,
         lifecycle: Lifecycle | None,
     ) -> None:
         self._iter: Iterator[object] | None = None
@@ -207,10 +162,9 @@ class _LaunchRun:
             )
         self._build_body = build_body
         self._attempt = attempt
-        self._max_pause = max_pause
         #: The client's: once it is closed, no more input is read (an endless one included).
         self._lifecycle = lifecycle
-        self.aimd = Aimd.start(concurrency)
+        self.concurrency = concurrency
         # Outcomes waiting for the consumer stay fewer than this: memory stays flat.
         self._buffer = concurrency
         self._signal = Signal()
@@ -218,7 +172,6 @@ class _LaunchRun:
         self._readers = TaskSet(on_done=self._signal.set)
         self._ready: deque[LaunchOutcome] = deque()
         self._lookahead: deque[object] = deque()
-        self._paused_until = -math.inf
         self._next_index = 0
         self.launched = 0
         self._exhausted = False
@@ -243,12 +196,12 @@ class _LaunchRun:
                 raise StopAsyncIteration
             if self._lifecycle is None or self._lifecycle.closed:
                 # (Once closed, the launches in flight end at once: wait for their news.)
-                await self._signal.wait(self._pause_left())
+                await self._signal.wait()
                 continue
             try:
                 # Waiting for news is a call in flight: closing the client ends it.
                 with self._lifecycle.in_flight():
-                    await self._signal.wait(self._pause_left())
+                    await self._signal.wait()
             except ClientClosedError:
                 self._stop_reading()
 
@@ -256,19 +209,17 @@ class _LaunchRun:
     def _finished(self) -> bool:
         return self._exhausted and not (self._lookahead or self.tasks or self._readers)
 
-    def _pause_left(self) -> float | None:
-        if self._paused_until == -math.inf:  # never paused: no clock to read
-            return None
-        left = self._paused_until - anyio.current_time()
-        return left if left > 0 else None
-
     def _fill(self) -> None:
-        """Start launches while the limit, the pause and the outcome buffer allow."""
+        """Start launches while the concurrency and the outcome buffer allow.
+
+        A 429 holds nothing back here: the client's door pauses and paces every request
+        (these launches and any other call of the client) as one.
+        """
         if self._lifecycle is not None and self._lifecycle.closed:
             self._stop_reading()
-        if self._closed or self._pause_left() is not None:
+        if self._closed:
             return
-        while len(self.tasks) < self.aimd.limit and len(self._ready) < self._buffer:
+        while len(self.tasks) < self.concurrency and len(self._ready) < self._buffer:
             item = self._take()
             if item is _NOTHING:
                 return
@@ -329,7 +280,7 @@ class _LaunchRun:
         assert self._aiter is not None
         try:
             while not self._closed and len(self._lookahead) < max(
-                1, self.aimd.limit - len(self.tasks)
+                1, self.concurrency - len(self.tasks)
             ):
                 try:
                     item = await anext(self._aiter)
@@ -347,26 +298,9 @@ class _LaunchRun:
     async def _launch_one(
         self, index: int, request: LaunchRequest, body: Mapping[str, Any]
     ) -> None:
-        epoch = self.aimd.epoch
-
-        def observe(status: int, headers: Mapping[str, str]) -> None:
-            if status == 429:
-                self._rate_limited(epoch, headers)
-
-        outcome = await self._attempt(index, request, body, observe)
-        if outcome.execution is not None and not outcome.resumed:
-            self.aimd = aimd_success(self.aimd, epoch)
+        outcome = await self._attempt(index, request, body)
         # The consumer hears of it from the task set once this task has ended.
         self._ready.append(outcome)
-
-    def _rate_limited(self, epoch: int, headers: Mapping[str, str]) -> None:
-        self.aimd = aimd_rate_limited(self.aimd, epoch)
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=time.time())
-        if retry_after:
-            # The whole batch holds back, not just the refused request; a pause longer
-            # than the retry policy would sleep is left to the caller (RateLimitError).
-            until = anyio.current_time() + min(retry_after, self._max_pause)
-            self._paused_until = max(self._paused_until, until)
 
     # -- the end -----------------------------------------------------------------------------
 

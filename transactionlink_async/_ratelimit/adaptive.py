@@ -12,8 +12,12 @@ from .meter import EventCounter
 
 __all__ = ["AdaptiveRate"]
 
-#: After a throttle the rate restarts at this share of the best estimate of the limit.
-BETA = 0.97
+#: After a throttle the rate restarts at this share of the best estimate of the limit...
+BETA = 0.96
+#: ...and climbs back to this share of it, where it stays: the estimate is read from
+#: whole sends per slot, and a rate even 1 % above the API's own drains its burst in
+#: seconds, each 429 then costing a whole Retry-After of nothing sent.
+CRUISE = 0.97
 #: The CUBIC constant relative to the ceiling: back at the ceiling ~8 s after a throttle
 #: (the cube root of (1 - BETA) / SCALE), so that the pauses a probe costs stay rare.
 SCALE = 5e-5
@@ -21,10 +25,12 @@ SCALE = 5e-5
 WINDOW = 2.0
 #: While the limit is still unknown the rate doubles this often (in seconds).
 DOUBLING = 0.5
-#: Seconds the rate stays around the ceiling before it probes faster: doubling every
-#: PROBE_DOUBLING seconds, so that a limit that was raised (or a run of 429s that had
-#: nothing to do with the rate) is caught up with in seconds, not minutes.
-PLATEAU = 10.0
+#: Seconds the rate stays at the ceiling before it probes above it, on the CUBIC curve
+#: and doubling every PROBE_DOUBLING seconds, so that a limit that was raised (or a run of
+#: 429s that had nothing to do with the rate) is caught up with within a minute. A probe
+#: ends in a 429, and so in a pause of its Retry-After: one a minute costs ~2 % of the
+#: budget.
+PLATEAU = 40.0
 PROBE_DOUBLING = 2.0
 #: Never slower than this (requests a second), whatever the API said.
 MIN_RATE = 0.5
@@ -85,11 +91,17 @@ class AdaptiveRate:
         """Requests a second allowed at `now`; None while unlimited."""
         if self._curve is not None:
             curve = self._curve
-            rate = cubic_rate(curve, now)
-            probing = now - curve.since - curve.k - PLATEAU
-            if probing > 0.0:
-                doublings = min(probing / PROBE_DOUBLING, 60.0)
-                rate = max(rate, min(MAX_RATE, curve.ceiling * math.pow(2.0, doublings)))
+            at_ceiling = curve.since + curve.k
+            if now <= at_ceiling:  # climbing back
+                return max(MIN_RATE, cubic_rate(curve, now))
+            probing = now - at_ceiling - PLATEAU
+            if probing <= 0.0:  # the plateau
+                return max(MIN_RATE, curve.ceiling)
+            # Past the plateau: the curve's convex part, delayed by the plateau, and
+            # doubling every PROBE_DOUBLING seconds, whichever is faster.
+            rate = cubic_rate(curve, now - PLATEAU)
+            doublings = min(probing / PROBE_DOUBLING, 60.0)
+            rate = max(rate, min(MAX_RATE, curve.ceiling * math.pow(2.0, doublings)))
             return max(MIN_RATE, rate)
         if self._slow_start is not None:
             first, since = self._slow_start
@@ -150,21 +162,29 @@ class AdaptiveRate:
             self._slow_start = (max(MIN_RATE, recent), resume_at)
             self.limited = True
         else:
+            # Up to the refused request: those sent after it met an empty bucket. Of the
+            # slot it was sent in, the share before it (the turns are evenly spaced).
+            counted = [
+                (start, count)
+                for start, count in self._sends
+                if self._active_since <= start + SLOT and start < sent_at
+            ]
+            last_share = 1.0
+            if counted and sent_at < counted[-1][0] + SLOT:
+                last_share = (sent_at - counted[-1][0]) / SLOT
+                counted[-1] = (counted[-1][0], counted[-1][1] * last_share)
             limit = limit_from_drain(
-                # Up to the refused request: those sent after it met an empty bucket.
-                [
-                    int(count)
-                    for start, count in self._sends
-                    if self._active_since <= start + SLOT and start < sent_at
-                ],
+                [count for _, count in counted],
                 slot=SLOT,
                 first_accepted=self._first[0],
                 first_elapsed=self._first[1],
                 pause=self._pause,
+                last_share=last_share,
             )
             if limit is not None:
-                ceiling = min(refused_at, limit)
-                start = BETA * ceiling
+                estimate = min(refused_at, limit)
+                start = BETA * estimate
+                ceiling = CRUISE * estimate
                 burst = self._first[0] - limit * self._first[1]
                 self._catch_up = min(ceiling * CATCH_UP_MAX, max(1.0, burst / 2.0))
             else:

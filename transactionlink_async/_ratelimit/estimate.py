@@ -11,12 +11,13 @@ MIN_SENDS = 20
 
 
 def limit_from_drain(
-    sends: Sequence[int],
+    sends: Sequence[float],
     *,
     slot: float,
     first_accepted: int,
     first_elapsed: float,
     pause: float,
+    last_share: float = 1.0,
 ) -> float | None:
     """The rate R of a token bucket that these sends (counts per `slot` seconds, since the
     end of the last pause) emptied exactly when the last of them was refused.
@@ -28,13 +29,21 @@ def limit_from_drain(
     those seconds. So R is where the excess of the sends over R equals
     min(burst, R x pause). The counts per slot round it: a rate of a few sends per slot
     is read to within a send per slot. None when the sends are too few to say.
+
+    The last slot may end early, at the refused send (those after it met an empty
+    bucket and say nothing): its count is what came before, over `last_share` of a slot.
     """
     if sum(sends) < MIN_SENDS:
         return None
+    widths = [1.0] * (len(sends) - 1) + [min(1.0, max(0.0, last_share))]
 
     def excess(rate: float) -> float:
         allowed = rate * slot
-        return sum(count - allowed for count in sends if count > allowed)
+        return sum(
+            count - allowed * width
+            for count, width in zip(sends, widths, strict=True)
+            if count > allowed * width
+        )
 
     def drained(rate: float) -> float:
         burst = max(1.0, first_accepted - rate * first_elapsed)
@@ -42,7 +51,10 @@ def limit_from_drain(
 
     # The excess falls as the rate grows and the drain does not: bisection finds where
     # they meet.
-    low, high = 0.0, max(sends) / slot
+    low, high = (
+        0.0,
+        max(count / width for count, width in zip(sends, widths, strict=True) if width) / slot,
+    )
     for _ in range(50):
         middle = (low + high) / 2
         if excess(middle) > drained(middle):

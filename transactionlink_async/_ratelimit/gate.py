@@ -55,9 +55,14 @@ class RateGate:
         self._limit_turns: dict[str, asyncio.Lock] = {}
 
     def current_rate(self, kind: str) -> float | None:
-        """Requests a second the client paces `kind` at now; None until its first 429."""
+        """Requests a second the client paces `kind` at now: the pace learned from 429s,
+        capped by the `RateLimit`; None while neither holds it back."""
         pace = self._paces.get(kind)
-        return None if pace is None else pace.rate(time.monotonic())
+        learned = None if pace is None else pace.rate(time.monotonic())
+        limit = None if self._limit is None else self._limit.per_second
+        if learned is None or limit is None:
+            return learned if limit is None else limit
+        return min(learned, limit)
 
     async def before_send(self, kind: str, method: str, url: yarl.URL) -> float:
         """Wait until an attempt of `kind` may be sent, which it must then be at once;

@@ -19,7 +19,7 @@ from .._download.defaults import (
 )
 from .._handle import ClientHandle
 from .._observe.operations import traced
-from .._request import AnswerObserver, ApiRequest
+from .._request import ApiRequest
 from .._retry import PollPolicy, RetryMode
 from .._validate import (
     check_concurrency,
@@ -122,16 +122,8 @@ class Workflows(Resource):
         )
         return await self._initialise(initialise_body(launch))
 
-    async def _initialise(
-        self, body: Mapping[str, Any], on_answer: AnswerObserver | None = None
-    ) -> WorkflowExecution:
-        request = ApiRequest(
-            method="POST",
-            path="/workflows",
-            json=body,
-            mode=RetryMode.CREATING,
-            on_answer=on_answer,
-        )
+    async def _initialise(self, body: Mapping[str, Any]) -> WorkflowExecution:
+        request = ApiRequest(method="POST", path="/workflows", json=body, mode=RetryMode.CREATING)
         return await self._send_model(request, WorkflowExecution)
 
     def launch_many(
@@ -164,8 +156,8 @@ class Workflows(Resource):
                 concurrency=concurrency,
                 build_body=initialise_body,
                 launch=self._initialise,
-                max_pause=self._client.retry_policy.max_retry_after,
                 lifecycle=self._client.lifecycle,
+                current_rate=self._launch_rate,
             )
         journaled = JournaledLaunch(
             requests, journal=journal, launch=self._initialise, fetch=self.get
@@ -175,10 +167,13 @@ class Workflows(Resource):
             concurrency=concurrency,
             build_body=initialise_body,
             launch=self._initialise,
-            max_pause=self._client.retry_policy.max_retry_after,
             attempt=journaled.attempt,
             lifecycle=self._client.lifecycle,
+            current_rate=self._launch_rate,
         )
+
+    def _launch_rate(self) -> float | None:
+        return self._client.current_rate("POST", "/workflows")
 
     async def get(self, execution_id: str) -> WorkflowExecution:
         """The execution as it is now (`GET /workflows/{id}`)."""
