@@ -60,7 +60,8 @@ def lowest(session: nox.Session) -> None:
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in wanted.items()))
     session.install("-c", str(constraints), "-e", ".[test]")
     # The resolver must not have gone around a floor: check what was installed.
-    found = session.run(
+    # run_install: the check belongs to the install, so `--install-only` makes it too.
+    found = session.run_install(
         "python",
         "-c",
         "import json, sys; from importlib.metadata import version; "

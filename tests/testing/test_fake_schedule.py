@@ -104,6 +104,8 @@ async def test_subscribers_hear_of_each_scheduled_finish_promptly(
     fake: FakeTransactionLink,
 ) -> None:
     receiver = Receiver()
+    # A finish found by looking on the watcher's tick would then be seconds late.
+    fake.webhooks.watch_interval = 10.0
     fake.define_workflow("timed", statuses=("RUNNING", "COMPLETED"), finish_between=(0.1, 0.4))
     async with (
         receiving(receiver) as url,
@@ -121,9 +123,10 @@ async def test_subscribers_hear_of_each_scheduled_finish_promptly(
         assert when is not None
         late.append(arrived - when)
     assert sorted(json.loads(b)["workflowId"] for _, b, _ in receiver.received) == sorted(ids)
-    # Announced from the schedule, not found by scanning on a tick: within a few ms.
+    # Announced from the schedule, not found by scanning on a tick: within a few ms when
+    # the machine is idle, and far from the tick's seconds when it is loaded.
     assert min(late) >= 0
-    assert sorted(late)[len(late) // 2] < 0.05
+    assert sorted(late)[len(late) // 2] < 0.5
 
 
 async def test_many_executions_do_not_make_each_poll_scan_them_all(

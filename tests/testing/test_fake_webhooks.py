@@ -6,9 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import anyio
@@ -254,3 +257,42 @@ async def test_closing_the_fake_stops_pending_deliveries_at_once() -> None:
         assert time.monotonic() - started < 1.0
         assert delivery.done.is_set()
         assert not delivery.delivered
+
+
+#: Run in its own process: a drain that spins never yields, so only a kill can end it.
+DRAIN_JUST_AFTER_A_DELIVERY = """
+import asyncio
+from aiohttp import web
+from transactionlink_async.testing import FakeTransactionLink
+
+async def main() -> None:
+    app = web.Application()
+    app.router.add_post("/hook", lambda request: web.Response(status=204))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    async with FakeTransactionLink() as fake:
+        for _ in range(20):
+            delivery = fake.webhooks.send_soon(url, {"workflowId": "w-1"})
+            # Woken as the delivery ends: its task is done, its done-callbacks not yet run.
+            await delivery.done.wait()
+            await fake.webhooks.drain()
+    await runner.cleanup()
+    print("drained")
+
+asyncio.run(main())
+"""
+
+
+def test_drain_returns_when_the_last_delivery_has_only_just_finished() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # noqa: S603 - this interpreter and our own script
+        [sys.executable, "-c", DRAIN_JUST_AFTER_A_DELIVERY],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.stdout.strip() == "drained", done.stderr

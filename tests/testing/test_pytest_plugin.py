@@ -66,8 +66,19 @@ def run(pytester: pytest.Pytester, marker: str, *plugins: str, ini: str = "") ->
     return pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
 
 
+#: anyio's own advice: without it, older anyio (4.5 among them), and any with trio installed,
+#: run each test on trio too, where the fixtures say they cannot run.
+ANYIO_ON_ASYNCIO = """pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+"""
+
+
 def test_the_fixtures_under_anyio(pytester: pytest.Pytester) -> None:
-    result = run(pytester, "pytestmark = pytest.mark.anyio", "anyio.pytest_plugin")
+    result = run(pytester, ANYIO_ON_ASYNCIO, "anyio.pytest_plugin")
     result.assert_outcomes(passed=3)
 
 
@@ -81,6 +92,21 @@ def test_the_fixtures_under_pytest_asyncio_auto_mode(pytester: pytest.Pytester) 
     pytest.importorskip("pytest_asyncio")
     result = run(pytester, "", "pytest_asyncio.plugin", ini="asyncio_mode = auto\n")
     result.assert_outcomes(passed=3)
+
+
+def test_a_test_on_trio_is_told_to_choose_asyncio(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_trio=(
+            "import pytest\n\n\n"
+            "@pytest.mark.anyio\n"
+            '@pytest.mark.parametrize("anyio_backend", ["trio"])\n'
+            "async def test_on_trio(transactionlink_fake):\n"
+            "    pass\n"
+        ),
+    )
+    result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*runs on asyncio only*`anyio_backend` fixture*'asyncio'*"])
 
 
 def test_a_sync_test_is_told_what_to_do(pytester: pytest.Pytester) -> None:

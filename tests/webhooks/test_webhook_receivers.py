@@ -214,7 +214,9 @@ async def test_a_hundred_concurrent_deliveries_are_all_answered_quickly(
     assert len(deliveries) == 100
     assert all([a.status for a in d.attempts] == [204] for d in deliveries)
     slowest = max(a.finished - a.started for d in deliveries for a in d.attempts)
-    assert slowest < 1.0
+    # Well inside the sender's timeout (10 s), even on a loaded machine: deliveries queued
+    # behind one another, or each behind its own key fetch, would take seconds.
+    assert slowest < fake.webhooks.timeout / 4
     assert fake.count("GET", KEY_PATH) == 1
 
 
@@ -275,10 +277,12 @@ async def test_a_rotated_key_gets_through_a_flood_of_made_up_kids_at_the_first_r
             fake.webhooks.rotate_key()
             genuine = await fake.webhooks.send(url, {"workflowId": "w-2"}, retries=3)
             tg.cancel_scope.cancel()
+        # Read before the client closes: a forged delivery still in the server then gets
+        # a 503 "receiver closed", logged once at WARNING too (closing is not this test's).
+        records = [r for r in caplog.records if r.name == "transactionlink_async.webhooks"]
     assert [a.status for a in genuine.attempts] == [503, 204]
     assert set(forged) == {400, 503}
     # One line at its level per kind of refusal; the rest of the flood went to DEBUG.
-    records = [r for r in caplog.records if r.name == "transactionlink_async.webhooks"]
     assert len([r for r in records if r.levelno == logging.WARNING]) == 1
     assert len([r for r in records if r.levelno == logging.INFO]) == 1
     assert len([r for r in records if r.levelno == logging.DEBUG]) >= len(forged) - 2

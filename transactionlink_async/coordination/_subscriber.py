@@ -12,6 +12,7 @@ import anyio
 
 from ._breaker import BreakerPolicy
 from ._guard import Guard
+from ._tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -70,8 +71,7 @@ class Subscriber:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         first = True

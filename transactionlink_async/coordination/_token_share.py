@@ -18,6 +18,7 @@ import anyio
 import attrs
 
 from ._guard import CoordinationUnavailable
+from ._tasks import cancel_and_wait
 
 __all__ = [
     "FreshToken",
@@ -189,9 +190,10 @@ class TokenShare:
         try:
             yield
         finally:
-            task.cancel()
-            with anyio.CancelScope(shield=True), contextlib.suppress(asyncio.CancelledError):
-                await task
+            with anyio.CancelScope(shield=True):
+                await cancel_and_wait(task)
+            if not task.cancelled():
+                task.result()  # a failure to keep the lease is not hidden
 
     async def _extend_forever(self, owner: str) -> None:
         every = self._lease / 3

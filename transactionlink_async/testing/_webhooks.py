@@ -350,7 +350,12 @@ class WebhookSender:
     async def drain(self) -> None:
         """Wait until every delivery started in the background has finished."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            tasks = list(self._tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # On Python 3.12+ gather returns without yielding when every task is done, and
+            # finished tasks leave the set from callbacks the loop has yet to run: forget
+            # them here, or this loop would spin forever.
+            self._tasks.difference_update(tasks)
 
     # -- automatic events ----------------------------------------------------------------
 
