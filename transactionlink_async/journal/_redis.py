@@ -16,6 +16,7 @@ import attrs
 
 from .._lograte import RateLimitedLog
 from ..coordination._connection import connect, redacted_url, require_redis
+from ..coordination._tasks import cancel_and_wait
 from ..errors import ClientClosedError
 from ._base import Claim, Journal
 from ._errors import JournalUnavailableError
@@ -354,9 +355,8 @@ class RedisJournal(Journal):
         renewal, self._renewal = self._renewal, None
         client, self._client = self._client, None
         if renewal is not None:
-            renewal.cancel()
-            # asyncio.wait: the renewal's own cancel is not raised here, ours would be.
-            await asyncio.wait({renewal})
+            # Cancelled again until it ends: redis-py's writes can drop a cancellation.
+            await cancel_and_wait(renewal)
         if client is None:
             return
         try:
