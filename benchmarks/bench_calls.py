@@ -108,4 +108,6 @@ def main(quick: bool = False) -> None:
                 rounds=rounds,
                 metric="rate",
                 unit="calls/s",
+                # With --before DIR: the SDK as it was, in the same rounds.
+                before=["sdk"],
             )
