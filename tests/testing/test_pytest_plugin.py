@@ -66,6 +66,14 @@ def run(pytester: pytest.Pytester, marker: str, *plugins: str, ini: str = "") ->
     return pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
 
 
+def own_run(pytester: pytest.Pytester) -> pytest.RunResult:
+    """Run pytest on the files made, with this plugin and anyio's, under an ini of its own:
+    without one, a temporary folder inside this checkout (nox puts TMPDIR there) would
+    make pytest read this project's own configuration instead."""
+    pytester.makeini("[pytest]\n")
+    return pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+
+
 #: anyio's own advice: without it, older anyio (4.5 among them), and any with trio installed,
 #: run each test on trio too, where the fixtures say they cannot run.
 ANYIO_ON_ASYNCIO = """pytestmark = pytest.mark.anyio
@@ -104,7 +112,7 @@ def test_a_test_on_trio_is_told_to_choose_asyncio(pytester: pytest.Pytester) -> 
             "    pass\n"
         ),
     )
-    result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+    result = own_run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*runs on asyncio only*`anyio_backend` fixture*'asyncio'*"])
 
@@ -113,7 +121,7 @@ def test_a_sync_test_is_told_what_to_do(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_sync="def test_sync(transactionlink_fake):\n    pass\n",
     )
-    result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+    result = own_run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*needs an async test run by anyio*@pytest.mark.asyncio*"])
 
@@ -141,5 +149,5 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
         c for c in re.findall(r"```python\n(.*?)```", readme, re.S) if PLUGIN_EXAMPLE in c
     ]
     pytester.makepyfile(test_my_batch=example)
-    result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "anyio.pytest_plugin")
+    result = own_run(pytester)
     result.assert_outcomes(passed=1)
