@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
@@ -59,6 +60,7 @@ __all__ = [
     "compare",
     "fake_server",
     "machine",
+    "read_report",
     "run_isolated",
 ]
 
@@ -294,3 +296,13 @@ def markdown_table(summary: dict[str, Any], metrics: Sequence[str]) -> str:
 
 if __name__ == "__main__":
     _child(sys.argv[1], sys.argv[2])
+
+
+async def read_report(process: asyncio.subprocess.Process, what: str) -> dict[str, Any]:
+    """The next line a child process of a benchmark prints, as the JSON object it is."""
+    assert process.stdout is not None
+    line = await process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a {what} ended early (see its stderr above)")
+    said: dict[str, Any] = json.loads(line)
+    return said

@@ -34,7 +34,7 @@ from transactionlink_async import (
 )
 from transactionlink_async.coordination import RedisCoordination
 
-from ._harness import PINNING, ROOT
+from ._harness import PINNING, ROOT, read_report
 from ._redis import forget_shared_state
 
 ROUTE = "POST /workflows"
@@ -132,15 +132,6 @@ async def _spawn(args: list[str]) -> asyncio.subprocess.Process:
     return process
 
 
-async def _read(process: asyncio.subprocess.Process) -> dict[str, Any]:
-    assert process.stdout is not None
-    line = await process.stdout.readline()
-    if not line:
-        raise RuntimeError("a launcher ended early (see its stderr above)")
-    said: dict[str, Any] = json.loads(line)
-    return said
-
-
 async def limited(
     base_url: str,
     key: str,
@@ -179,14 +170,14 @@ async def limited(
         launchers = [await _spawn(args) for _ in range(processes)]
         try:
             for launcher in launchers:
-                await _read(launcher)
+                await read_report(launcher, "launcher")
             start_at = time.monotonic() + 0.2
             shares = [total // processes + (i < total % processes) for i in range(processes)]
             for launcher, n in zip(launchers, shares, strict=True):
                 assert launcher.stdin is not None
                 launcher.stdin.write((json.dumps({"n": n, "start_at": start_at}) + "\n").encode())
                 await launcher.stdin.drain()
-            reports = [await _read(launcher) for launcher in launchers]
+            reports = [await read_report(launcher, "launcher") for launcher in launchers]
         finally:
             for launcher in launchers:
                 if launcher.returncode is None:

@@ -49,7 +49,7 @@ from transactionlink_async.coordination import RedisCoordination
 from transactionlink_async.webhooks import aiohttp_handler
 
 from . import _scaleout_limits as limits
-from ._harness import PINNING, ROOT, compare, fake_server
+from ._harness import PINNING, ROOT, compare, fake_server, read_report
 from ._lag import LagProbe
 from ._redis import forget_shared_state, free_port, redis_server
 
@@ -257,15 +257,6 @@ async def _spawn(args: list[str]) -> asyncio.subprocess.Process:
     return process
 
 
-async def _read(process: asyncio.subprocess.Process) -> dict[str, Any]:
-    assert process.stdout is not None
-    line = await process.stdout.readline()
-    if not line:
-        raise RuntimeError("a worker ended early (see its stderr above)")
-    said: dict[str, Any] = json.loads(line)
-    return said
-
-
 async def contender(
     base_url: str,
     token: str,
@@ -287,7 +278,7 @@ async def contender(
             await _spawn([base_url, key, secret, redis_url or "-"]) for _ in range(workers)
         ]
         try:
-            balancer.backends = [(await _read(p))["hook"] for p in processes]
+            balancer.backends = [(await read_report(p, "worker"))["hook"] for p in processes]
             # Every worker has its first token: renewals count from here, authorizes from
             # before the workers started.
             ready = (await _fake(session, base_url, "stats"))["requests"]
@@ -306,7 +297,7 @@ async def contender(
                 order = {"ids": share, "run_s": window + 1}
                 process.stdin.write((json.dumps(order) + "\n").encode())
                 await process.stdin.drain()
-            reports = [await _read(p) for p in processes]
+            reports = [await read_report(p, "worker") for p in processes]
             run_s = time.monotonic() - started
         finally:
             await _fake(session, base_url, "webhooks/unsubscribe", {"url": entry})
