@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -14,7 +16,7 @@ pytestmark = pytest.mark.anyio
 SIZE = 12 * 1024 * 1024
 
 
-async def most_work_between_turns(work: list[int], consume: object) -> int:
+async def most_work_between_turns(work: list[int], consume: Callable[[], Awaitable[None]]) -> int:
     """Run `consume()` beside a task that wakes whenever the loop lets it: the most units
     of `work` (bytes or items) done between two of its turns."""
     most = 0
@@ -30,7 +32,7 @@ async def most_work_between_turns(work: list[int], consume: object) -> int:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(watcher)
-        await consume()  # type: ignore[operator]
+        await consume()
         done.set()
     return most
 
