@@ -119,9 +119,9 @@ class RateGate:
         else:
             self.accepted(kind)  # refused for another reason: not for the rate
             return False
+        now = time.monotonic()
         pace = self._paces.get(kind)
         if pace is not None:
-            now = time.monotonic()
             before = pace.rate(sent_at)
             if pace.throttled(now=now, sent_at=sent_at, resume_at=now + seconds):
                 logger.debug(
@@ -131,7 +131,6 @@ class RateGate:
                     pace.rate(now + seconds),
                     seconds,
                 )
-        now = time.monotonic()
         self._known_pauses[kind] = max(self._known_pauses.get(kind, -math.inf), now + seconds)
         await self._budget.pause(kind, seconds)
         return True
