@@ -21,7 +21,7 @@ from transactionlink_async import (
     TransportError,
     WaitTimeoutError,
 )
-from transactionlink_async._deadline import Watchdog, _cancelling, watchdog_supported
+from transactionlink_async._deadline import Watchdog, task_cancelling, watchdog_supported
 from transactionlink_async._session import NoAnswer, SessionSettings
 from transactionlink_async._transport import Transport
 from transactionlink_async.testing import FakeTransactionLink
@@ -39,7 +39,7 @@ MODES = [
 
 
 def pending_cancellations(task: asyncio.Task[object]) -> int:
-    return _cancelling(task) if watchdog_supported else 0
+    return task_cancelling(task) if watchdog_supported else 0
 
 
 @contextmanager

@@ -311,6 +311,7 @@ class TransactionLink:
         with anyio.CancelScope(shield=True):
             await self._lifecycle.close()
             await self._transport.aclose()
+        self._lifecycle.end_own_calls()
 
     def _current_rate(self, method: str, path: str) -> float | None:
         return self._gate.current_rate(request_kind(method, path))

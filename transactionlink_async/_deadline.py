@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
-__all__ = ["Attempt", "Watchdog", "watchdog_supported"]
+__all__ = ["Attempt", "Watchdog", "task_cancelling", "task_uncancel", "watchdog_supported"]
 
 _INF = float("inf")
 
@@ -15,18 +16,21 @@ watchdog_supported = sys.version_info >= (3, 11)
 
 if sys.version_info >= (3, 11):
 
-    def _cancelling(task: asyncio.Task[object]) -> int:
+    def task_cancelling(task: asyncio.Task[Any]) -> int:
+        """`task.cancelling()`: the cancellations requested and not withdrawn (3.11+)."""
         return task.cancelling()
 
-    def _uncancel(task: asyncio.Task[object]) -> int:
+    def task_uncancel(task: asyncio.Task[Any]) -> int:
+        """`task.uncancel()`: withdraw one cancellation request; those left (3.11+)."""
         return task.uncancel()
 
-else:  # pragma: no cover - the watchdog is not used there
+else:  # pragma: no cover - neither is used there
 
-    def _cancelling(task: asyncio.Task[object]) -> int:
-        raise RuntimeError("the watchdog needs Python 3.11+")
+    def task_cancelling(task: asyncio.Task[Any]) -> int:
+        """Not on this Python: `Task.cancelling()` is 3.11+."""
+        raise RuntimeError("Task.cancelling() needs Python 3.11+")
 
-    _uncancel = _cancelling
+    task_uncancel = task_cancelling
 
 
 class Attempt:
@@ -40,7 +44,7 @@ class Attempt:
         self.idle_until = idle_until
         self.expired = False
         # Cancellations already requested when the attempt began: not ours to absorb.
-        self.cancelling = _cancelling(task)
+        self.cancelling = task_cancelling(task)
 
     @property
     def deadline(self) -> float:
@@ -108,7 +112,7 @@ class Watchdog:
                 # Our cancellation was consumed by something that raised another error
                 # instead of CancelledError: withdraw the request all the same.
                 attempt.expired = False
-                _uncancel(attempt.task)
+                task_uncancel(attempt.task)
 
     def timed_out(self, attempt: Attempt | None) -> bool:
         """After a CancelledError: True when it was ours alone, and is now withdrawn.
@@ -119,7 +123,7 @@ class Watchdog:
         if attempt is None or not attempt.expired:
             return False
         attempt.expired = False
-        return _uncancel(attempt.task) <= attempt.cancelling
+        return task_uncancel(attempt.task) <= attempt.cancelling
 
     def close(self) -> None:
         timer, self._timer = self._timer, None

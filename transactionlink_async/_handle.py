@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ import anyio
 import attrs
 
 from ._batches.wake import WakeRegistry
+from ._deadline import task_cancelling, task_uncancel
 from ._download.s3_session import S3Session
 from ._observe.hub import Observation
 from ._request import ApiRequest, parse_json
@@ -48,11 +50,12 @@ class Lifecycle:
         self._closed = False
         self._closers: list[Closer] = []
         self._parent = parent
-        # Each call in flight runs in its own cancel scope (with the task it runs in):
-        # closing cancels them, as aiohttp never wakes a read already in a body.
-        self._calls: dict[anyio.CancelScope, asyncio.Task[Any] | None] = {}
-        self._unwinding: set[anyio.CancelScope] = set()
+        # Every call in flight: closing cancels them, as aiohttp never wakes a read
+        # already in a body.
+        self._calls: set[InFlight] = set()
+        self._unwinding: set[InFlight] = set()
         self._unwound: anyio.Event | None = None
+        self._own_calls: list[InFlight] = []
 
     @property
     def closed(self) -> bool:
@@ -78,21 +81,21 @@ class Lifecycle:
         """
         return InFlight(self)
 
-    def begin_call(self, scope: anyio.CancelScope) -> None:
-        """Register a call's scope (ClientClosedError once closed); see `in_flight`."""
+    def begin_call(self, call: InFlight) -> None:
+        """Register a call in flight (ClientClosedError once closed); see `in_flight`."""
         self.check_open()
         if self._parent is not None:
-            self._parent.begin_call(scope)
+            self._parent.begin_call(call)
             return
-        self._calls[scope] = _current_task()
+        self._calls.add(call)
 
-    def end_call(self, scope: anyio.CancelScope) -> None:
+    def end_call(self, call: InFlight) -> None:
         if self._parent is not None:
-            self._parent.end_call(scope)
+            self._parent.end_call(call)
             return
-        del self._calls[scope]
-        if scope in self._unwinding:
-            self._unwinding.discard(scope)
+        self._calls.discard(call)
+        if call in self._unwinding:
+            self._unwinding.discard(call)
             if not self._unwinding and self._unwound is not None:
                 self._unwound.set()
 
@@ -110,31 +113,96 @@ class Lifecycle:
             await closer()
         return True
 
+    def end_own_calls(self) -> None:
+        """The close is over: end the calls of the task that closed (a callback of theirs).
+
+        A cancellation sent to that task during the close would cut the close short.
+        """
+        own, self._own_calls = self._own_calls, []
+        for call in own:
+            call.cancel_soon()
+
     async def _end_calls(self) -> None:
         current = _current_task()
-        for scope in self._calls:
-            scope.cancel()
+        for call in self._calls:
+            call.cancel(current)
         # A call of the closing task itself (a callback closing the client) cannot be
-        # waited for here: it ends once the close returns to it.
-        self._unwinding = {s for s, task in self._calls.items() if task is not current}
-        if self._unwinding:
-            self._unwound = anyio.Event()
-            with anyio.move_on_after(CALLS_UNWIND_WITHIN):
+        # waited for here: it ends once the close is over (see `end_own_calls`).
+        self._own_calls = [call for call in self._calls if call.task is current]
+        self._unwinding = {call for call in self._calls if call.task is not current}
+        if not self._unwinding:
+            return
+        self._unwound = anyio.Event()
+        with anyio.move_on_after(CALLS_UNWIND_WITHIN):
+            if not _REDELIVER:
                 await self._unwound.wait()
+            while self._unwinding:
+                with anyio.move_on_after(_REDELIVER_EVERY):
+                    await self._unwound.wait()
+                for call in self._unwinding:
+                    call.cancel(current)
+
+
+#: On 3.11, asyncio.wait_for (redis-py's, with socket timeouts) drops a cancellation that
+#: lands as its inner call ends; a call still going this long after the close is cancelled
+#: again (anyio's scopes on 3.10 re-deliver by themselves; 3.12's wait_for drops none).
+#: Not sooner: a cancellation delivered again may cut short cleanup a call shields.
+_REDELIVER = sys.version_info[:2] == (3, 11)
+_REDELIVER_EVERY = 0.25
+
+# Telling the close's cancellation from anyone else's needs Task.uncancel() (3.11+): there a
+# call costs a task lookup; before, each call runs in an anyio cancel scope.
+_NATIVE = sys.version_info >= (3, 11)
 
 
 class InFlight:
-    """One call in flight: its cancel scope, registered with the client's lifecycle."""
+    """One call in flight, registered with the client's lifecycle, which closing cancels."""
 
-    __slots__ = ("_lifecycle", "_scope")
+    __slots__ = ("_cancelling", "_cancels", "_lifecycle", "_scope", "_soon", "closing", "task")
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self._lifecycle = lifecycle
-        self._scope = anyio.CancelScope()
+        self.task: asyncio.Task[Any] | None = None
+        #: The client closed while this call was in flight.
+        self.closing = False
+        self._cancels = 0  # cancellations the close requested (native)
+        self._cancelling = 0  # the task's cancellations requested before the call began
+        self._scope: anyio.CancelScope | None = None
+        self._soon: asyncio.Handle | None = None
 
     def __enter__(self) -> None:
-        self._lifecycle.begin_call(self._scope)
-        self._scope.__enter__()
+        self.task = _current_task()
+        self._lifecycle.begin_call(self)
+        if not _NATIVE:
+            self._scope = anyio.CancelScope()
+            self._scope.__enter__()
+        elif self.task is not None:
+            self._cancelling = task_cancelling(self.task)
+
+    def cancel(self, current: asyncio.Task[Any] | None) -> None:
+        """Closing: end the call (one of the closing task itself, once the close is over)."""
+        self.closing = True
+        if self.task is current:
+            return  # see `cancel_soon`
+        if self._scope is not None:
+            self._scope.cancel()
+        elif self.task is not None:
+            self._cancel_task()
+
+    def cancel_soon(self) -> None:
+        """Once the close is over, end a call of the closing task itself."""
+        if self._scope is not None:
+            self._scope.cancel()  # anyio delivers it at the block's next checkpoint
+        elif self.task is not None and self._soon is None:
+            # At its next suspension, which is inside the block: if the block ends first,
+            # the exit withdraws this, and no cancellation is left to land outside it.
+            self._soon = self.task.get_loop().call_soon(self._cancel_task)
+
+    def _cancel_task(self) -> None:
+        assert self.task is not None
+        self._soon = None
+        self._cancels += 1
+        self.task.cancel()
 
     def __exit__(
         self,
@@ -142,16 +210,39 @@ class InFlight:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope = self._scope
-        self._lifecycle.end_call(scope)
-        scope.__exit__(exc_type, exc, tb)
-        if scope.cancelled_caught:
+        self._lifecycle.end_call(self)
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            scope.__exit__(exc_type, exc, tb)
             # Only the close cancels this scope (and the scope swallowed that cancellation):
             # the caller's own cancellations pass through as they are.
-            raise ClientClosedError(
-                "the TransactionLink client was closed while this call was in flight "
-                "(a request already sent may have been carried out)"
-            ) from None
+            if scope.cancelled_caught:
+                raise _closed_in_flight() from None
+            return
+        if not self.closing:
+            return
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+        cancels, self._cancels = self._cancels, 0
+        ours_alone = True
+        if self.task is not None:
+            for _ in range(cancels):
+                task_uncancel(self.task)
+            ours_alone = task_cancelling(self.task) <= self._cancelling
+        if exc_type is None:
+            return  # it ended before the close could reach it: its outcome stands
+        if issubclass(exc_type, asyncio.CancelledError) and not ours_alone:
+            return  # cancelled by someone else too: that cancellation goes on
+        # The close's cancellation, or what the closed connections raised instead.
+        raise _closed_in_flight() from None
+
+
+def _closed_in_flight() -> ClientClosedError:
+    return ClientClosedError(
+        "the TransactionLink client was closed while this call was in flight "
+        "(a request already sent may have been carried out)"
+    )
 
 
 def _current_task() -> asyncio.Task[Any] | None:
