@@ -1,6 +1,6 @@
 """Rate limits: launches against a fake that refuses beyond R a second (429 + Retry-After).
 
-Two scenarios, each against `python -m transactionlink_async.testing serve` in its own
+Two scenarios, each cell against its own `python -m transactionlink_async.testing serve`
 process, its rate limit (a token bucket) and answer delay set through `/_fake/...`:
 
 - launch: `launch_many` (40 in flight) against R = 100 and 200 launches a second, the API
@@ -302,9 +302,12 @@ METRICS = (
 
 
 def run(rounds: int, seconds: float) -> None:
-    with fake_server("--journal-limit", "1000") as server:
-        for per_second in (100, 200):
-            for delay in (0.001, 0.1):
+    for per_second in (100, 200):
+        for delay in (0.001, 0.1):
+            # A fake of its own per cell: one that kept every earlier cell's executions
+            # stalls for tens of ms in full collections, and a stalled server reads
+            # requests sent evenly as a burst (429s a real API would not answer).
+            with fake_server("--journal-limit", "1000") as server:
                 kwargs = {
                     "base_url": server.base_url,
                     "token": server.org_token,
@@ -325,6 +328,7 @@ def run(rounds: int, seconds: float) -> None:
                     unit="of R",
                     extra_metrics=METRICS,
                 )
+    with fake_server("--journal-limit", "1000") as server:
         kwargs = {
             "base_url": server.base_url,
             "token": server.org_token,
