@@ -19,6 +19,7 @@ from transactionlink_async import (
     Timeouts,
     TransactionLink,
 )
+from transactionlink_async.coordination import LocalCoordination, Member, WakeTarget
 from transactionlink_async.testing import FakeTransactionLink
 
 pytestmark = pytest.mark.anyio
@@ -248,3 +249,64 @@ async def test_closing_from_inside_a_call_does_not_wait_for_itself(
 
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+class _LeavingFails:
+    """A coordination member whose leaving fails (a backend gone away)."""
+
+    def __init__(self, member: Member) -> None:
+        self._member = member
+        self.budget = member.budget
+        self.news = member.news
+        self.tokens_for = member.tokens_for
+
+    async def aclose(self) -> None:
+        await self._member.aclose()
+        raise OSError("the coordination backend went away")
+
+
+class FailingCoordination(LocalCoordination):
+    def join(self, wakeups: WakeTarget) -> Member:
+        return _LeavingFails(super().join(wakeups))
+
+
+async def test_a_failing_closer_still_closes_the_connections() -> None:
+    """A keep-alive connection left in the pool is closed even when a closer raises."""
+    hung_up = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b'{"id": "ex-1", "status": "RUNNING"}'
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        while True:  # until the client hangs up (IncompleteReadError)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head.encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await answer(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            hung_up.set()
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        tl = TransactionLink(
+            OrganizationToken("tot_x"),
+            base_url=f"http://127.0.0.1:{port}",
+            coordination=FailingCoordination(),
+        )
+        await tl.workflows.get("ex-1")  # its connection stays in the pool
+        assert not hung_up.is_set()
+        with pytest.raises(OSError, match="went away"):
+            await tl.aclose()
+        with anyio.fail_after(2):
+            await hung_up.wait()
+        with pytest.raises(ClientClosedError):
+            await tl.workflows.get("ex-1")
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -132,3 +132,48 @@ async def test_a_call_begun_after_the_close_is_refused() -> None:
     await lifecycle.close()
     with pytest.raises(ClientClosedError, match="is closed"), lifecycle.in_flight():
         pass
+
+
+async def test_an_interrupt_in_a_closing_call_goes_on_as_it_is() -> None:
+    lifecycle = Lifecycle()
+
+    async def interrupted() -> None:
+        with lifecycle.in_flight():
+            await lifecycle.close()
+            lifecycle.end_own_calls()
+            raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        await interrupted()
+
+
+async def test_an_error_in_a_closing_call_is_kept_as_the_cause() -> None:
+    lifecycle = Lifecycle()
+    started = asyncio.Event()
+
+    async def failing() -> None:
+        with lifecycle.in_flight():
+            started.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                raise OSError("the connection went away") from None
+
+    task = asyncio.ensure_future(failing())
+    await started.wait()
+    await lifecycle.close()
+    with pytest.raises(ClientClosedError) as caught:
+        await task
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+@needs_cancelling  # before, each call is an anyio cancel scope, which needs a task
+def test_a_block_outside_any_task_does_not_hold_up_the_close() -> None:
+    lifecycle = Lifecycle()
+    with lifecycle.in_flight():
+
+        async def close() -> None:
+            with anyio.fail_after(1):
+                await lifecycle.close()
+
+        asyncio.run(close())

@@ -308,10 +308,15 @@ class TransactionLink:
             return
         # Shielded: a cancelled shutdown must still release sockets.
         self._gate.close()
-        with anyio.CancelScope(shield=True):
-            await self._lifecycle.close()
-            await self._transport.aclose()
-        self._lifecycle.end_own_calls()
+        try:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._lifecycle.close()
+                finally:
+                    # A closer that failed must not leave the connections open.
+                    await self._transport.aclose()
+        finally:
+            self._lifecycle.end_own_calls()
 
     def _current_rate(self, method: str, path: str) -> float | None:
         return self._gate.current_rate(request_kind(method, path))

@@ -129,7 +129,10 @@ class Lifecycle:
         # A call of the closing task itself (a callback closing the client) cannot be
         # waited for here: it ends once the close is over (see `end_own_calls`).
         self._own_calls = [call for call in self._calls if call.task is current]
-        self._unwinding = {call for call in self._calls if call.task is not current}
+        # (A block entered outside any task cannot be cancelled, nor waited for.)
+        self._unwinding = {
+            call for call in self._calls if call.task is not current and call.task is not None
+        }
         if not self._unwinding:
             return
         self._unwound = anyio.Event()
@@ -172,12 +175,19 @@ class InFlight:
 
     def __enter__(self) -> None:
         self.task = _current_task()
-        self._lifecycle.begin_call(self)
-        if not _NATIVE:
-            self._scope = anyio.CancelScope()
-            self._scope.__enter__()
-        elif self.task is not None:
-            self._cancelling = task_cancelling(self.task)
+        if _NATIVE:
+            self._lifecycle.begin_call(self)
+            if self.task is not None:
+                self._cancelling = task_cancelling(self.task)
+            return
+        scope = anyio.CancelScope()
+        scope.__enter__()  # first: a scope that cannot be entered registers nothing
+        try:
+            self._lifecycle.begin_call(self)
+        except BaseException:
+            scope.__exit__(None, None, None)
+            raise
+        self._scope = scope
 
     def cancel(self, current: asyncio.Task[Any] | None) -> None:
         """Closing: end the call (one of the closing task itself, once the close is over)."""
@@ -218,6 +228,8 @@ class InFlight:
             # the caller's own cancellations pass through as they are.
             if scope.cancelled_caught:
                 raise _closed_in_flight() from None
+            if self.closing and exc_type is not None and issubclass(exc_type, Exception):
+                raise _closed_in_flight() from exc  # see below
             return
         if not self.closing:
             return
@@ -232,10 +244,15 @@ class InFlight:
             ours_alone = task_cancelling(self.task) <= self._cancelling
         if exc_type is None:
             return  # it ended before the close could reach it: its outcome stands
-        if issubclass(exc_type, asyncio.CancelledError) and not ours_alone:
+        if issubclass(exc_type, asyncio.CancelledError):
+            if ours_alone:
+                raise _closed_in_flight() from None
             return  # cancelled by someone else too: that cancellation goes on
-        # The close's cancellation, or what the closed connections raised instead.
-        raise _closed_in_flight() from None
+        if issubclass(exc_type, Exception):
+            # What the closed connections raised instead (or the close's cancellation,
+            # consumed on the way): kept as the cause.
+            raise _closed_in_flight() from exc
+        # KeyboardInterrupt, SystemExit and the like go on as they are.
 
 
 def _closed_in_flight() -> ClientClosedError:
