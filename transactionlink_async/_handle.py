@@ -167,7 +167,7 @@ class InFlight:
         self._lifecycle = lifecycle
         self.task: asyncio.Task[Any] | None = None
         #: The client closed while this call was in flight.
-        self.closing = False
+        self.closing: bool = False
         self._cancels = 0  # cancellations the close requested (native)
         self._cancelling = 0  # the task's cancellations requested before the call began
         self._scope: anyio.CancelScope | None = None
