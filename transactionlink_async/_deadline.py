@@ -6,13 +6,22 @@ import asyncio
 import sys
 from typing import Any
 
-__all__ = ["Attempt", "Watchdog", "task_cancelling", "task_uncancel", "watchdog_supported"]
+__all__ = [
+    "Attempt",
+    "Watchdog",
+    "task_cancelling",
+    "task_uncancel",
+    "uncancel_supported",
+    "watchdog_supported",
+]
 
 _INF = float("inf")
 
-# Telling our own cancellation from anyone else's needs Task.uncancel() (3.11+); before
-# that, the transport leaves the limits to aiohttp's per-request timers.
-watchdog_supported = sys.version_info >= (3, 11)
+#: Task.cancelling() and Task.uncancel() exist (3.11+): a cancellation of our own can be
+#: told from anyone else's, and withdrawn.
+uncancel_supported = sys.version_info >= (3, 11)
+# Without them, the transport leaves the limits to aiohttp's per-request timers.
+watchdog_supported = uncancel_supported
 
 if sys.version_info >= (3, 11):
 

@@ -12,7 +12,7 @@ import anyio
 import attrs
 
 from ._batches.wake import WakeRegistry
-from ._deadline import task_cancelling, task_uncancel
+from ._deadline import task_cancelling, task_uncancel, uncancel_supported
 from ._download.s3_session import S3Session
 from ._observe.hub import Observation
 from ._request import ApiRequest, parse_json
@@ -153,10 +153,6 @@ class Lifecycle:
 _REDELIVER = sys.version_info[:2] == (3, 11)
 _REDELIVER_EVERY = 0.25
 
-# Telling the close's cancellation from anyone else's needs Task.uncancel() (3.11+): there a
-# call costs a task lookup; before, each call runs in an anyio cancel scope.
-_NATIVE = sys.version_info >= (3, 11)
-
 
 class InFlight:
     """One call in flight, registered with the client's lifecycle, which closing cancels."""
@@ -175,7 +171,9 @@ class InFlight:
 
     def __enter__(self) -> None:
         self.task = _current_task()
-        if _NATIVE:
+        # Where the close's cancellation can be withdrawn, a call costs a task lookup;
+        # before 3.11, each call runs in an anyio cancel scope.
+        if uncancel_supported:
             self._lifecycle.begin_call(self)
             if self.task is not None:
                 self._cancelling = task_cancelling(self.task)
