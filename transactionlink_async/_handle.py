@@ -139,6 +139,7 @@ class Lifecycle:
         with anyio.move_on_after(CALLS_UNWIND_WITHIN):
             if not _REDELIVER:
                 await self._unwound.wait()
+                return
             while self._unwinding:
                 with anyio.move_on_after(_REDELIVER_EVERY):
                     await self._unwound.wait()
