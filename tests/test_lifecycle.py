@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 import pytest
@@ -25,11 +27,29 @@ async def call_until_closed(lifecycle: Lifecycle, started: asyncio.Event) -> Non
         await asyncio.sleep(60)
 
 
+async def call_going_on_after_a_cancel(
+    lifecycle: Lifecycle, started: asyncio.Event, then: Callable[[], Awaitable[None]]
+) -> None:
+    """In flight until cancelled, when it runs `then()` instead of ending (still in flight)."""
+    with lifecycle.in_flight():
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await then()
+
+
+async def begun(call: Callable[[asyncio.Event], Awaitable[None]]) -> asyncio.Task[None]:
+    """`call(started)` in a task of its own, once it is in flight."""
+    started = asyncio.Event()
+    task = asyncio.ensure_future(call(started))
+    await started.wait()
+    return task
+
+
 async def test_closing_ends_a_call_with_client_closed_error() -> None:
     lifecycle = Lifecycle()
-    started = asyncio.Event()
-    task = asyncio.ensure_future(call_until_closed(lifecycle, started))
-    await started.wait()
+    task = await begun(partial(call_until_closed, lifecycle))
     with anyio.fail_after(1):
         await lifecycle.close()
     with pytest.raises(ClientClosedError, match="closed while this call was in flight"):
@@ -40,10 +60,9 @@ async def test_closing_ends_a_call_with_client_closed_error() -> None:
 @needs_cancelling
 async def test_the_close_withdraws_its_cancellation() -> None:
     lifecycle = Lifecycle()
-    started = asyncio.Event()
     left: list[int] = []
 
-    async def caller() -> None:
+    async def caller(started: asyncio.Event) -> None:
         # Inside the caller's own time limit, which must still work afterwards.
         with anyio.fail_after(30):
             with pytest.raises(ClientClosedError):
@@ -53,8 +72,7 @@ async def test_the_close_withdraws_its_cancellation() -> None:
             left.append(task_cancelling(current))
             await asyncio.sleep(0)  # no cancellation is left to land here
 
-    task = asyncio.ensure_future(caller())
-    await started.wait()
+    task = await begun(caller)
     await lifecycle.close()
     await asyncio.wait_for(task, 1)
     assert left == [0]
@@ -62,9 +80,7 @@ async def test_the_close_withdraws_its_cancellation() -> None:
 
 async def test_a_caller_cancelling_as_the_client_closes_stays_cancelled() -> None:
     lifecycle = Lifecycle()
-    started = asyncio.Event()
-    task = asyncio.ensure_future(call_until_closed(lifecycle, started))
-    await started.wait()
+    task = await begun(partial(call_until_closed, lifecycle))
     task.cancel()  # the caller's own cancellation, in the same turn as the close's
     with anyio.fail_after(1):
         await lifecycle.close()
@@ -76,20 +92,13 @@ async def test_a_call_that_swallows_the_cancellation_is_cancelled_again() -> Non
     if sys.version_info >= (3, 12):
         pytest.skip("from 3.12 asyncio.wait_for drops no cancellation: none is re-sent")
     lifecycle = Lifecycle()
-    started = asyncio.Event()
     swallowed: list[bool] = []
 
-    async def stubborn() -> None:
-        with lifecycle.in_flight():
-            started.set()
-            try:
-                await asyncio.sleep(60)
-            except asyncio.CancelledError:
-                swallowed.append(True)  # as wait_for does when its inner call just ended
-            await asyncio.sleep(60)
+    async def swallow() -> None:
+        swallowed.append(True)  # as wait_for does when its inner call just ended
+        await asyncio.sleep(60)
 
-    task = asyncio.ensure_future(stubborn())
-    await started.wait()
+    task = await begun(partial(call_going_on_after_a_cancel, lifecycle, then=swallow))
     with anyio.fail_after(1):
         await lifecycle.close()
     with pytest.raises(ClientClosedError):
@@ -149,18 +158,11 @@ async def test_an_interrupt_in_a_closing_call_goes_on_as_it_is() -> None:
 
 async def test_an_error_in_a_closing_call_is_kept_as_the_cause() -> None:
     lifecycle = Lifecycle()
-    started = asyncio.Event()
 
-    async def failing() -> None:
-        with lifecycle.in_flight():
-            started.set()
-            try:
-                await asyncio.sleep(60)
-            except asyncio.CancelledError:
-                raise OSError("the connection went away") from None
+    async def fail() -> None:
+        raise OSError("the connection went away")
 
-    task = asyncio.ensure_future(failing())
-    await started.wait()
+    task = await begun(partial(call_going_on_after_a_cancel, lifecycle, then=fail))
     await lifecycle.close()
     with pytest.raises(ClientClosedError) as caught:
         await task
