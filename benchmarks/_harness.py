@@ -59,8 +59,10 @@ __all__ = [
     "before_root",
     "compare",
     "fake_server",
+    "isolated",
     "machine",
     "read_report",
+    "record",
     "run_isolated",
 ]
 
@@ -117,13 +119,16 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_isolated(target: str, *, sdk_root: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Run `async def fn(**kwargs) -> dict` (named "module:fn") in a fresh process.
+def isolated(
+    target: str, *, sdk_root: str | None = None, wrapper: Sequence[str] = (), **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run `async def fn(**kwargs) -> dict` (named "module:fn") in a fresh process, under
+    `wrapper` (e.g. valgrind) if given; the finished process, its output captured.
 
     With `sdk_root`, the contender imports `transactionlink_async` from that checkout
     instead of this one (the benchmark code itself is always this one's).
     """
-    command = [sys.executable, "-m", "benchmarks._harness", target, json.dumps(kwargs)]
+    command = [*wrapper, sys.executable, "-m", "benchmarks._harness", target, json.dumps(kwargs)]
     env = dict(os.environ)
     env.pop(_SDK_ROOT_ENV, None)
     if sdk_root is not None:
@@ -131,6 +136,12 @@ def run_isolated(target: str, *, sdk_root: str | None = None, **kwargs: Any) -> 
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{target} failed:\n{done.stderr[-4000:]}")
+    return done
+
+
+def run_isolated(target: str, *, sdk_root: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """What `isolated` printed: the contender's result, with its time and memory."""
+    done = isolated(target, sdk_root=sdk_root, **kwargs)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -218,7 +229,30 @@ def compare(
             outcome = run_isolated(target, sdk_root=roots[label], **kwargs)
             runs[label].append(outcome)
             print(f"  {name} round {number + 1}/{rounds} {label}: {outcome[metric]:.4g} {unit}")
-    metrics = [metric, *extra_metrics, "cpu_s", "rss_growth_mib"]
+    return record(
+        name,
+        runs,
+        metric=metric,
+        unit=unit,
+        higher_is_better=higher_is_better,
+        baseline=baseline,
+        metrics=[metric, *extra_metrics, "cpu_s", "rss_growth_mib"],
+    )
+
+
+def record(
+    name: str,
+    runs: dict[str, list[dict[str, Any]]],
+    *,
+    metric: str,
+    unit: str,
+    higher_is_better: bool,
+    baseline: str,
+    metrics: Sequence[str],
+) -> dict[str, Any]:
+    """Summarise each contender's runs (labels ending in @before: the --before checkout's);
+    write results/<name>.json and .md; print the table."""
+    rounds = max(len(results) for results in runs.values())
     summary: dict[str, Any] = {
         "name": name,
         "metric": metric,
@@ -246,7 +280,7 @@ def compare(
         if label != baseline and stats[metric]["median"]
     }
     # The same comparisons for the code before the change, against the same peers.
-    for twin in (label for label in planned if label.endswith(BEFORE_SUFFIX)):
+    for twin in (label for label in runs if label.endswith(BEFORE_SUFFIX)):
         mine = summary["contenders"][twin][metric]["median"]
         for label, stats in summary["contenders"].items():
             peer = stats[metric]["median"]
@@ -259,6 +293,11 @@ def compare(
     (RESULTS / f"{name}.md").write_text(table)
     print(table)
     return summary
+
+
+def _figure(value: float) -> str:
+    """Four significant digits; whole numbers, with separators, from 100,000 on."""
+    return f"{value:,.0f}" if abs(value) >= 100_000 else f"{value:.4g}"
 
 
 def markdown_table(summary: dict[str, Any], metrics: Sequence[str]) -> str:
@@ -274,7 +313,7 @@ def markdown_table(summary: dict[str, Any], metrics: Sequence[str]) -> str:
     ]
     for label, stats in summary["contenders"].items():
         cells = [
-            f"{stats[m]['median']:.4g} ({stats[m]['min']:.4g}-{stats[m]['max']:.4g})"
+            f"{_figure(stats[m]['median'])} ({_figure(stats[m]['min'])}-{_figure(stats[m]['max'])})"
             if m in stats
             else "-"
             for m in metrics

@@ -14,7 +14,7 @@ from transactionlink_async import OrganizationToken, TransactionLink
 from ._harness import compare, fake_server
 
 
-async def _prepare(base_url: str, token: str) -> str:
+async def prepare(base_url: str, token: str) -> str:
     async with TransactionLink(OrganizationToken(token), base_url=base_url) as tl:
         # A definition that never finishes keeps every GET the same size.
         execution = await tl.workflows.initialise(workflow_definition_id="bench", locale="en")
@@ -89,7 +89,7 @@ def main(quick: bool = False) -> None:
     total = 2_000 if quick else 20_000
     rounds = 1 if quick else 3
     with fake_server("--journal-limit", "1000") as server:
-        execution_id = anyio.run(_prepare, server.base_url, server.org_token)
+        execution_id = anyio.run(prepare, server.base_url, server.org_token)
         for concurrency in (1, 100):
             kwargs = {
                 "base_url": server.base_url,
