@@ -16,6 +16,8 @@ __all__ = ["headline", "update_readme", "write_results_readme"]
 ORDER = [
     "calls_c1",
     "calls_c100",
+    "instructions_c1",
+    "instructions_c100",
     "launch_c100",
     "wait_1000",
     "download_1g",
