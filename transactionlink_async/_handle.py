@@ -50,6 +50,8 @@ class Lifecycle:
         self._closed = False
         self._closers: list[Closer] = []
         self._parent = parent
+        # Where calls are registered: the lifecycle of the client that owns the connections.
+        self._root: Lifecycle = self if parent is None else parent._root
         # Every call in flight: closing cancels them, as aiohttp never wakes a read
         # already in a body.
         self._calls: set[InFlight] = set()
@@ -84,20 +86,15 @@ class Lifecycle:
     def begin_call(self, call: InFlight) -> None:
         """Register a call in flight (ClientClosedError once closed); see `in_flight`."""
         self.check_open()
-        if self._parent is not None:
-            self._parent.begin_call(call)
-            return
-        self._calls.add(call)
+        self._root._calls.add(call)
 
     def end_call(self, call: InFlight) -> None:
-        if self._parent is not None:
-            self._parent.end_call(call)
-            return
-        self._calls.discard(call)
-        if call in self._unwinding:
-            self._unwinding.discard(call)
-            if not self._unwinding and self._unwound is not None:
-                self._unwound.set()
+        root = self._root
+        root._calls.discard(call)
+        if root._unwinding and call in root._unwinding:
+            root._unwinding.discard(call)
+            if not root._unwinding and root._unwound is not None:
+                root._unwound.set()
 
     async def close(self) -> bool:
         """Mark closed, end the calls in flight, run the closers (newest first).
