@@ -126,6 +126,10 @@ class TokenKeeper(Protocol):
         """The header value to send now, and the generation it belongs to."""
         ...
 
+    def ready(self) -> tuple[str, int] | None:
+        """As `authorization()` when it would not wait (no renewal due), else None."""
+        ...
+
     def at_hand(self) -> tuple[str, int] | None:
         """As `authorization()`, without waiting: the current token while it is still
         valid (renewal due or not), else None."""
@@ -143,6 +147,9 @@ class StaticKeeper:
         self._value = credentials.token
 
     async def authorization(self) -> tuple[str, int]:
+        return self._value, 0
+
+    def ready(self) -> tuple[str, int] | None:
         return self._value, 0
 
     def at_hand(self) -> tuple[str, int] | None:
@@ -243,15 +250,22 @@ class JwtKeeper:
         return token.renew_at is None or self._clock() < token.renew_at
 
     async def authorization(self) -> tuple[str, int]:
-        token, generation = self._token, self._generation
-        if token is not None and self._is_fresh(token):
-            return f"Bearer {token.access}", generation
+        held = self.ready()
+        if held is not None:
+            return held
+        generation = self._generation
         while True:
             await self._renew(generation)
             token, generation = self._token, self._generation
             # A token just obtained is used even if it already looks stale: the API decides.
             if token is not None:
                 return f"Bearer {token.access}", generation
+
+    def ready(self) -> tuple[str, int] | None:
+        token = self._token
+        if token is not None and self._is_fresh(token):
+            return f"Bearer {token.access}", self._generation
+        return None
 
     def at_hand(self) -> tuple[str, int] | None:
         token = self._token

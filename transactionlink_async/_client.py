@@ -361,21 +361,25 @@ class TransactionLink:
         replayed_after_401 = False
         while True:
             self._check_open()  # also between attempts: aclose() may have run meanwhile
+            held = None
             if request.authenticated:
                 # The token first (an authorize, or a renewal when one is due): a turn of
                 # the rate limit must never wait for it, or every turn handed out
                 # meanwhile would go out together the moment it ends (a burst of 429s).
-                await self._keeper.authorization()
-            sent_at = await self._gate.before_send(kind, request.method, url)
-            self._check_open()  # the wait may have outlived the client
+                held = self._keeper.ready() or await self._keeper.authorization()
+            if self._gate.clear(kind):
+                sent_at = time.monotonic()
+            else:
+                sent_at = await self._gate.before_send(kind, request.method, url)
+                if held is not None:
+                    # Sent with the token at hand, even if its renewal fell due during the
+                    # wait (it is still valid; the next call renews); only an expired one
+                    # is waited for.
+                    held = self._keeper.at_hand() or await self._keeper.authorization()
+            self._check_open()  # the waits may have outlived the client
             attempt += 1
             generation = 0
-            if request.authenticated:
-                # Sent with the token at hand, even if its renewal fell due meanwhile (it
-                # is still valid; the next call renews); only an expired one is waited for.
-                held = self._keeper.at_hand()
-                if held is None:
-                    held = await self._keeper.authorization()
+            if held is not None:
                 headers["Authorization"], generation = held
             if call is not None:
                 call.attempt(attempt)

@@ -11,7 +11,7 @@ import anyio
 import anyio.lowlevel
 import yarl
 
-from ..coordination import RateBudget
+from ..coordination import KnownPauses, RateBudget
 from ..errors import RateLimitError
 from .adaptive import AdaptiveRate
 from .limit import RateLimit
@@ -46,6 +46,8 @@ class RateGate:
         default_pause: float,
     ) -> None:
         self._budget = budget
+        # Read at once where the budget allows: every request asks it.
+        self._pause_left = budget.pause_left if isinstance(budget, KnownPauses) else None
         self._limit = limit
         self._max_pause = max_pause
         self._default_pause = default_pause
@@ -70,6 +72,17 @@ class RateGate:
         if learned is None or limit is None:
             return learned if limit is None else limit
         return min(learned, limit)
+
+    def clear(self, kind: str) -> bool:
+        """Whether an attempt of `kind` may be sent now with nothing to wait for: no pause,
+        no pace learned from 429s, no RateLimit (the path of every request until a 429).
+        When not, `before_send` waits as need be."""
+        if self._limit is not None or self._pause_left is None or self._is_closed:
+            return False
+        pace = self._paces.get(kind)
+        if pace is None:
+            pace = self._paces[kind] = AdaptiveRate(now=time.monotonic())
+        return not pace.limited and not self._pause_left(kind)
 
     async def before_send(self, kind: str, method: str, url: yarl.URL) -> float:
         """Wait until an attempt of `kind` may be sent, which it must then be at once;

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ._token_share import TokenShare
 
-__all__ = ["Coordination", "Member", "RateBudget", "WakeNews", "WakeTarget"]
+__all__ = ["Coordination", "KnownPauses", "Member", "RateBudget", "WakeNews", "WakeTarget"]
 
 
 class WakeTarget(Protocol):
@@ -42,6 +42,19 @@ class RateBudget(Protocol):
 
     async def paused_for(self, kind: str) -> float:
         """Seconds left of `kind`'s current pause (0.0 when there is none)."""
+        ...
+
+
+@runtime_checkable
+class KnownPauses(Protocol):
+    """A RateBudget that also knows its pauses without I/O (both backends here do).
+
+    The client then reads `pause_left` instead of awaiting `paused_for` on every request;
+    a budget without it is awaited as before.
+    """
+
+    def pause_left(self, kind: str) -> float:
+        """As `RateBudget.paused_for`, at once: seconds left of `kind`'s pause (0.0: none)."""
         ...
 
 

@@ -57,6 +57,7 @@ class LocalRateBudget:
         return self.pause_left(check_kind(kind))
 
     def pause_left(self, kind: str) -> float:
+        """As `paused_for`, at once."""
         until = self._pauses.get(kind)
         return 0.0 if until is None else max(0.0, until - self._clock())
 

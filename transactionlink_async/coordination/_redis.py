@@ -207,6 +207,10 @@ class _StartingBudget:
         self._live.start()
         return await self._live.budget.paused_for(kind)
 
+    def pause_left(self, kind: str) -> float:
+        self._live.start()
+        return self._live.budget.pause_left(kind)
+
 
 class _StartingNews:
     """A client's news, starting the subscriber on first use (wake-ups arrive through it)."""

@@ -87,6 +87,10 @@ class RedisRateBudget:
         """Seconds left of `kind`'s current pause, here or heard from another process."""
         return self._local.pause_left(check_kind(kind))
 
+    def pause_left(self, kind: str) -> float:
+        """As `paused_for`, at once (every pause is known here, heard or our own)."""
+        return self._local.pause_left(kind)
+
     def heard(self, data: bytes) -> None:
         """A pause message from the channel (ours are already noted)."""
         news = json.loads(data)
