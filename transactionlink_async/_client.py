@@ -371,12 +371,13 @@ class TransactionLink:
                 sent_at = time.monotonic()
             else:
                 sent_at = await self._gate.before_send(kind, request.method, url)
+                self._check_open()  # the wait may have outlived the client
                 if held is not None:
                     # Sent with the token at hand, even if its renewal fell due during the
                     # wait (it is still valid; the next call renews); only an expired one
                     # is waited for.
                     held = self._keeper.at_hand() or await self._keeper.authorization()
-            self._check_open()  # the waits may have outlived the client
+            self._check_open()  # so may the token's renewal
             attempt += 1
             generation = 0
             if held is not None:
