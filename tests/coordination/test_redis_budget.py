@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from redis_server import RedisServer
 
+from transactionlink_async.coordination import KnownPauses
+
 from .conftest import Join, eventually
 
 pytestmark = pytest.mark.anyio
@@ -61,6 +63,19 @@ async def test_a_pause_reaches_every_backend_at_once(join: Join) -> None:
     await eventually(paused, within=2)
     assert 2.5 < await b.member.budget.paused_for("launch") <= 3
     assert await b.member.budget.paused_for("read") == 0.0
+
+
+async def test_reading_a_pause_at_once_starts_listening(join: Join) -> None:
+    """The client reads pauses with `pause_left` alone: its first use subscribes, as
+    `paused_for`'s does, or another process's pauses would never be heard."""
+    a, b = join(), join()
+    await b.ready()
+    budget = a.member.budget
+    assert isinstance(budget, KnownPauses)
+    assert budget.pause_left("launch") == 0.0
+    await eventually(lambda: a.backend.connected, within=5)
+    await b.member.budget.pause("launch", 3)
+    await eventually(lambda: budget.pause_left("launch") > 2.5, within=2)
 
 
 async def test_a_pause_is_lengthened_never_shortened(join: Join, raw: Any) -> None:

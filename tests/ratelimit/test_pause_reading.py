@@ -7,7 +7,13 @@ from typing import Any
 import anyio
 import pytest
 
-from transactionlink_async import OrganizationToken, RateLimitError, RetryPolicy, TransactionLink
+from transactionlink_async import (
+    OrganizationToken,
+    RateLimit,
+    RateLimitError,
+    RetryPolicy,
+    TransactionLink,
+)
 from transactionlink_async._batches.wake import WakeRegistry
 from transactionlink_async.coordination import (
     Coordination,
@@ -113,16 +119,66 @@ async def test_another_clients_429_holds_back_the_next_request(
     assert later[0].started - refusal.finished >= 0.4
 
 
+class ReadAtOnceBudget(AwaitedBudget):
+    """A budget that also knows its pauses at once (KnownPauses): both ways counted."""
+
+    def __init__(self, inner: LocalRateBudget) -> None:
+        super().__init__(inner)
+        self._local = inner
+        self.read = 0
+
+    def pause_left(self, kind: str) -> float:
+        self.read += 1
+        return self._local.pause_left(kind)
+
+
+class ReadAtOnceCoordination(LocalCoordination):
+    def __init__(self) -> None:
+        super().__init__()
+        self.budgets: list[ReadAtOnceBudget] = []
+
+    def join(self, wakeups: WakeTarget) -> Member:
+        member = super().join(wakeups)
+        assert isinstance(member.budget, LocalRateBudget)
+        budget = ReadAtOnceBudget(member.budget)
+        self.budgets.append(budget)
+        return AwaitedMember(member, budget)
+
+
 def test_the_in_process_budget_is_read_at_once() -> None:
     assert isinstance(LocalCoordination().join(WakeRegistry()).budget, KnownPauses)
-    assert not isinstance(AwaitedBudget(LocalRateBudget()), KnownPauses)
 
 
-async def test_requests_go_at_once_without_a_pause(fake: FakeTransactionLink) -> None:
-    """The budget is asked, and lets requests through with nothing to wait for."""
+async def test_a_budget_without_pause_left_is_asked_on_every_request(
+    fake: FakeTransactionLink,
+) -> None:
     coordination = AwaitedCoordination()
     execution_id = fake.create_execution()
     async with client(fake, coordination) as tl:
         for _ in range(3):
             await tl.workflows.get(execution_id)
     assert coordination.budgets[0].asked >= 3
+
+
+async def test_a_budget_that_knows_its_pauses_is_read_without_awaiting(
+    fake: FakeTransactionLink,
+) -> None:
+    coordination = ReadAtOnceCoordination()
+    execution_id = fake.create_execution()
+    async with client(fake, coordination) as tl:
+        for _ in range(3):
+            await tl.workflows.get(execution_id)
+    budget = coordination.budgets[0]
+    assert budget.read >= 3
+    assert budget.asked == 0
+
+
+async def test_a_rate_limit_sends_every_request_through_the_awaited_gate(
+    fake: FakeTransactionLink,
+) -> None:
+    coordination = ReadAtOnceCoordination()
+    execution_id = fake.create_execution()
+    async with client(fake, coordination, rate_limit=RateLimit(1000)) as tl:
+        for _ in range(3):
+            await tl.workflows.get(execution_id)
+    assert coordination.budgets[0].asked >= 3  # the RateLimit's turns are taken there

@@ -50,7 +50,8 @@ class KnownPauses(Protocol):
     """A RateBudget that also knows its pauses without I/O (both backends here do).
 
     The client then reads `pause_left` instead of awaiting `paused_for` on every request;
-    a budget without it is awaited as before.
+    a budget without it is awaited as before. Both must tell the same pauses: a subclass
+    that changes `paused_for` changes `pause_left` alike.
     """
 
     def pause_left(self, kind: str) -> float:
