@@ -215,8 +215,45 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
             ]
             size = name.removeprefix("download_").upper().replace("M", " MiB").replace("G", " GiB")
             lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    lines += _stall_lines(summaries)
     lines += _scaleout_lines(summaries)
     return "\n".join(lines) + "\n"
+
+
+#: The longest stall of the event loop each case may cause (milliseconds).
+STALL_TARGET_MS = 50.0
+
+
+def _stall_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """Loop stalls: the SDK's longest (and p99), before the change, and by hand."""
+    names = sorted(n for n in summaries if n.startswith("stall_"))
+    if not names:
+        return []
+    lines = [
+        "",
+        "| loop stall | SDK max (p99) ms | SDK before max ms | hand-written max (p99) ms | "
+        "longest collection, SDK ms | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        summary = summaries[name]
+        ours = _median(summary, "sdk", "cpu_lag_max_ms")
+        verdict = (
+            "-"
+            if ours is None
+            else f"<= {STALL_TARGET_MS:.0f} ms "
+            + ("(met)" if ours <= STALL_TARGET_MS else "(**missed**)")
+        )
+        cells = [
+            f"{_fmt(ours)} ({_fmt(_median(summary, 'sdk', 'cpu_lag_p99_ms'))})",
+            _fmt(_median(summary, "sdk@before", "cpu_lag_max_ms")),
+            f"{_fmt(_median(summary, 'handwritten', 'cpu_lag_max_ms'))} "
+            f"({_fmt(_median(summary, 'handwritten', 'cpu_lag_p99_ms'))})",
+            _fmt(_median(summary, "sdk", "gc_max_ms")),
+            verdict,
+        ]
+        lines.append(f"| {name.removeprefix('stall_')} | " + " | ".join(cells) + " |")
+    return lines
 
 
 #: The scaleout contenders: (workers, Redis).
