@@ -69,56 +69,6 @@ class AwaitedMember:
         await self._member.aclose()
 
 
-class AwaitedCoordination(LocalCoordination):
-    """The in-process backend, its budget seen only through the awaited protocol."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.budgets: list[AwaitedBudget] = []
-
-    def join(self, wakeups: WakeTarget) -> Member:
-        member = super().join(wakeups)
-        budget = AwaitedBudget(member.budget)
-        self.budgets.append(budget)
-        return AwaitedMember(member, budget)
-
-
-def client(fake: FakeTransactionLink, coordination: Coordination, **kwargs: Any) -> TransactionLink:
-    return TransactionLink(
-        OrganizationToken(fake.org_token),
-        base_url=fake.base_url,
-        coordination=coordination,
-        **kwargs,
-    )
-
-
-@pytest.mark.parametrize("backend", [LocalCoordination, AwaitedCoordination])
-async def test_another_clients_429_holds_back_the_next_request(
-    fake: FakeTransactionLink, backend: type[LocalCoordination]
-) -> None:
-    coordination = backend()
-    execution_id = fake.create_execution()
-    fake.inject("GET", "/workflows/*", status=429, retry_after=0.4)
-    async with (
-        client(fake, coordination, retry=RetryPolicy.no_retries()) as refused,
-        client(fake, coordination) as other,
-    ):
-        with pytest.raises(RateLimitError):
-            await refused.workflows.get(execution_id)
-        started = anyio.current_time()
-        execution = await other.workflows.get(execution_id)
-        waited = anyio.current_time() - started
-    assert execution.id == execution_id
-    assert waited >= 0.4
-    if isinstance(coordination, AwaitedCoordination):
-        assert all(b.asked for b in coordination.budgets)  # the awaited way was taken
-    refusal = next(e for e in fake.journal if e.status == 429)
-    later = [e for e in fake.journal if e.start_seq > refusal.end_seq]  # type: ignore[operator]
-    assert len(later) == 1
-    assert refusal.finished is not None
-    assert later[0].started - refusal.finished >= 0.4
-
-
 class ReadAtOnceBudget(AwaitedBudget):
     """A budget that also knows its pauses at once (KnownPauses): both ways counted."""
 
@@ -132,17 +82,58 @@ class ReadAtOnceBudget(AwaitedBudget):
         return self._local.pause_left(kind)
 
 
-class ReadAtOnceCoordination(LocalCoordination):
-    def __init__(self) -> None:
+class CountingCoordination(LocalCoordination):
+    """The in-process backend, its budget behind a counting wrapper: one only awaited
+    (the protocol's three coroutines), or one also read at once (KnownPauses)."""
+
+    def __init__(self, *, read_at_once: bool = False) -> None:
         super().__init__()
-        self.budgets: list[ReadAtOnceBudget] = []
+        self._read_at_once = read_at_once
+        self.budgets: list[AwaitedBudget] = []
 
     def join(self, wakeups: WakeTarget) -> Member:
         member = super().join(wakeups)
-        assert isinstance(member.budget, LocalRateBudget)
-        budget = ReadAtOnceBudget(member.budget)
+        inner = member.budget
+        assert isinstance(inner, LocalRateBudget)
+        budget = ReadAtOnceBudget(inner) if self._read_at_once else AwaitedBudget(inner)
         self.budgets.append(budget)
         return AwaitedMember(member, budget)
+
+
+def client(fake: FakeTransactionLink, coordination: Coordination, **kwargs: Any) -> TransactionLink:
+    return TransactionLink(
+        OrganizationToken(fake.org_token),
+        base_url=fake.base_url,
+        coordination=coordination,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("awaited", [False, True], ids=["read-at-once", "awaited"])
+async def test_another_clients_429_holds_back_the_next_request(
+    fake: FakeTransactionLink, awaited: bool
+) -> None:
+    coordination = CountingCoordination() if awaited else LocalCoordination()
+    execution_id = fake.create_execution()
+    fake.inject("GET", "/workflows/*", status=429, retry_after=0.4)
+    async with (
+        client(fake, coordination, retry=RetryPolicy.no_retries()) as refused,
+        client(fake, coordination) as other,
+    ):
+        with pytest.raises(RateLimitError):
+            await refused.workflows.get(execution_id)
+        started = anyio.current_time()
+        execution = await other.workflows.get(execution_id)
+        waited = anyio.current_time() - started
+    assert execution.id == execution_id
+    assert waited >= 0.4
+    if isinstance(coordination, CountingCoordination):
+        assert all(b.asked for b in coordination.budgets)  # the awaited way was taken
+    refusal = next(e for e in fake.journal if e.status == 429)
+    later = [e for e in fake.journal if e.start_seq > refusal.end_seq]  # type: ignore[operator]
+    assert len(later) == 1
+    assert refusal.finished is not None
+    assert later[0].started - refusal.finished >= 0.4
 
 
 def test_the_in_process_budget_is_read_at_once() -> None:
@@ -152,7 +143,7 @@ def test_the_in_process_budget_is_read_at_once() -> None:
 async def test_a_budget_without_pause_left_is_asked_on_every_request(
     fake: FakeTransactionLink,
 ) -> None:
-    coordination = AwaitedCoordination()
+    coordination = CountingCoordination()
     execution_id = fake.create_execution()
     async with client(fake, coordination) as tl:
         for _ in range(3):
@@ -163,12 +154,13 @@ async def test_a_budget_without_pause_left_is_asked_on_every_request(
 async def test_a_budget_that_knows_its_pauses_is_read_without_awaiting(
     fake: FakeTransactionLink,
 ) -> None:
-    coordination = ReadAtOnceCoordination()
+    coordination = CountingCoordination(read_at_once=True)
     execution_id = fake.create_execution()
     async with client(fake, coordination) as tl:
         for _ in range(3):
             await tl.workflows.get(execution_id)
     budget = coordination.budgets[0]
+    assert isinstance(budget, ReadAtOnceBudget)
     assert budget.read >= 3
     assert budget.asked == 0
 
@@ -176,7 +168,7 @@ async def test_a_budget_that_knows_its_pauses_is_read_without_awaiting(
 async def test_a_rate_limit_sends_every_request_through_the_awaited_gate(
     fake: FakeTransactionLink,
 ) -> None:
-    coordination = ReadAtOnceCoordination()
+    coordination = CountingCoordination(read_at_once=True)
     execution_id = fake.create_execution()
     async with client(fake, coordination, rate_limit=RateLimit(1000)) as tl:
         for _ in range(3):
