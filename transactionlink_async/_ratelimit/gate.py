@@ -79,17 +79,12 @@ class RateGate:
         When not, `before_send` waits as need be."""
         if self._limit is not None or self._pause_left is None or self._is_closed:
             return False
-        pace = self._paces.get(kind)
-        if pace is None:
-            pace = self._paces[kind] = AdaptiveRate(now=time.monotonic())
-        return not pace.limited and not self._pause_left(kind)
+        return not self._pace(kind).limited and not self._pause_left(kind)
 
     async def before_send(self, kind: str, method: str, url: yarl.URL) -> float:
         """Wait until an attempt of `kind` may be sent, which it must then be at once;
         the moment it was let through (for `answered`)."""
-        pace = self._paces.get(kind)
-        if pace is None:
-            pace = self._paces[kind] = AdaptiveRate(now=time.monotonic())
+        pace = self._pace(kind)
         while True:
             left = await self._budget.paused_for(kind)
             if left:
@@ -114,6 +109,13 @@ class RateGate:
             # A pause that began meanwhile wins: this turn is given up, not used in it.
             if not await self._budget.paused_for(kind):
                 return time.monotonic()
+
+    def _pace(self, kind: str) -> AdaptiveRate:
+        """The pace learned for `kind` (unlimited until its first 429)."""
+        pace = self._paces.get(kind)
+        if pace is None:
+            pace = self._paces[kind] = AdaptiveRate(now=time.monotonic())
+        return pace
 
     def accepted(self, kind: str) -> None:
         """An attempt of `kind` got an answer below 400 (the path of every request)."""
