@@ -85,7 +85,7 @@ class RedisRateBudget:
 
     async def paused_for(self, kind: str) -> float:
         """Seconds left of `kind`'s current pause, here or heard from another process."""
-        return self._local.pause_left(check_kind(kind))
+        return self.pause_left(check_kind(kind))
 
     def pause_left(self, kind: str) -> float:
         """As `paused_for`, at once (every pause is known here, heard or our own)."""
