@@ -58,6 +58,7 @@ __all__ = [
     "ServerInfo",
     "before_root",
     "compare",
+    "every_cpu",
     "fake_server",
     "isolated",
     "machine",
@@ -65,6 +66,16 @@ __all__ = [
     "record",
     "run_isolated",
 ]
+
+
+@contextlib.contextmanager
+def every_cpu() -> Iterator[None]:
+    """Contenders started inside may use every CPU (the server keeps its own pinning)."""
+    os.environ[CHILD_CPUS_ENV] = "all"
+    try:
+        yield
+    finally:
+        del os.environ[CHILD_CPUS_ENV]
 
 
 def before_root() -> str | None:

@@ -28,7 +28,7 @@ import yarl
 
 from transactionlink_async import OrganizationToken, TransactionLink
 
-from ._harness import BEFORE_ENV, CHILD_CPUS_ENV, compare, fake_server
+from ._harness import BEFORE_ENV, compare, every_cpu, fake_server
 
 MiB = 1024 * 1024
 _CHUNK = MiB
@@ -234,8 +234,7 @@ def two_cores(size: int, *, rounds: int) -> None:
             "execution_id": server.raw["large_result_id"],
             "size": size,
         }
-        os.environ[CHILD_CPUS_ENV] = "all"
-        try:
+        with every_cpu():
             compare(
                 f"download_{_label(size)}_two_cores",
                 {
@@ -252,8 +251,6 @@ def two_cores(size: int, *, rounds: int) -> None:
                 extra_metrics=("mib_per_cpu_s",),
                 before=["sdk"],
             )
-        finally:
-            del os.environ[CHILD_CPUS_ENV]
 
 
 def _items(raw: dict[str, Any], kwargs: dict[str, Any], size: int, rounds: int) -> None:

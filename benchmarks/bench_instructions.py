@@ -8,7 +8,6 @@ difference over the difference in calls is what one call costs, start-up left ou
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ._harness import BEFORE_SUFFIX, CHILD_CPUS_ENV, before_root, fake_server, isolated, record
+from ._harness import BEFORE_SUFFIX, before_root, every_cpu, fake_server, isolated, record
 from .bench_calls import prepare
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -52,8 +51,7 @@ def main(quick: bool = False) -> None:
     # events; two rounds show it.
     rounds = 1 if quick else 2
     # Two contenders' processes at once, one per core: counts do not depend on the core.
-    os.environ[CHILD_CPUS_ENV] = "all"
-    with fake_server("--journal-limit", "1000") as server:
+    with every_cpu(), fake_server("--journal-limit", "1000") as server:
         execution_id = anyio.run(prepare, server.base_url, server.org_token)
         contenders: dict[str, tuple[str, str | None]] = {
             "sdk": ("benchmarks.bench_calls:sdk", None),
