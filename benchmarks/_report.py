@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ._harness import RESULTS, ROOT, machine
+from ._harness import BEFORE_SUFFIX, RESULTS, ROOT, machine
 
 __all__ = ["headline", "update_readme", "write_results_readme"]
 
@@ -246,7 +246,7 @@ def _stall_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
         )
         cells = [
             f"{_fmt(ours)} ({_fmt(_median(summary, 'sdk', 'cpu_lag_p99_ms'))})",
-            _fmt(_median(summary, "sdk@before", "cpu_lag_max_ms")),
+            _fmt(_median(summary, "sdk" + BEFORE_SUFFIX, "cpu_lag_max_ms")),
             f"{_fmt(_median(summary, 'handwritten', 'cpu_lag_max_ms'))} "
             f"({_fmt(_median(summary, 'handwritten', 'cpu_lag_p99_ms'))})",
             _fmt(_median(summary, "sdk", "gc_max_ms")),
