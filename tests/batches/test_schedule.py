@@ -59,6 +59,38 @@ async def test_many_sleeps_share_one_loop_timer(monkeypatch: pytest.MonkeyPatch)
     assert len(timers) <= 1 + 10
 
 
+async def test_sleeps_due_a_little_later_come_along_in_the_same_turn() -> None:
+    scheduler = PollScheduler(limit=10)
+    start = now()
+    first = scheduler.sleep(start + 0.5)
+    # Due 20 ms and 40 ms later, each at most a tenth of its length early: both come along.
+    along = [scheduler.sleep(start + 0.52), scheduler.sleep(start + 0.54)]
+    # Would be 70 ms early, more than a tenth of its 0.57 s.
+    too_early = scheduler.sleep(start + 0.57)
+    deadline = scheduler.sleep(start + 0.51, slot=False)
+    assert await asyncio.wait_for(first, 2) is True
+    assert [future.done() for future in along] == [True, True]
+    assert now() < start + 0.52
+    assert not too_early.done()
+    assert not deadline.done()  # a deadline is never early
+    assert await asyncio.wait_for(deadline, 2) is False
+    assert now() >= start + 0.51
+    assert await asyncio.wait_for(too_early, 2) is True
+    assert now() >= start + 0.57 - 0.057
+
+
+async def test_no_sleep_comes_more_than_the_slack_early() -> None:
+    scheduler = PollScheduler(limit=10)
+    start = now()
+    # A tenth of 3 s would be 0.3 s; the slack is 0.25 s, so this one is not due at 2.72 s.
+    far = scheduler.sleep(start + 3.0)
+    first = scheduler.sleep(start + 2.72)
+    await asyncio.wait_for(first, 5)
+    assert not far.done()
+    assert await asyncio.wait_for(far, 2) is True
+    assert now() >= start + 2.75
+
+
 async def test_at_most_limit_sleepers_hold_a_slot_and_done_passes_it_on() -> None:
     scheduler = PollScheduler(limit=2)
     futures = [scheduler.sleep(now()) for _ in range(5)]

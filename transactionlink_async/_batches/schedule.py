@@ -12,6 +12,12 @@ __all__ = ["PollScheduler"]
 _INF = float("inf")
 # Below this many entries the heap is never compacted: stale entries cost little there.
 _COMPACT_MIN = 64
+# A check falling due within this many seconds of the one whose time has come is made
+# with it, in the same turn of the loop: one wake-up for many requests instead of one
+# each, which measured a third of the client's CPU per poll. A sleep is made at most
+# this share of its length early (polls already jitter by 20 %), a deadline never.
+_SLACK = 0.25
+_SLACK_SHARE = 0.1
 
 
 class PollScheduler:
@@ -21,9 +27,11 @@ class PollScheduler:
     timer of its own. When its time comes the future resolves to True once a check slot
     is free: at most `limit` checks run at once (the rest queue in due order, so a burst
     of due polls never floods the connection pool), and the holder gives its slot back
-    with `done()`. A sleep with `slot=False` (a deadline) resolves to False at its time,
-    slot or not. `wake(future)` makes a sleep due now. Cancelling the awaiting task
-    cancels its future: the heap entry is skipped when it comes up.
+    with `done()`. When the timer fires, sleeps due a little later come along (see
+    `_SLACK`): polls spread over time go out in batches, each batch one wake-up of the
+    loop and of the process. A sleep with `slot=False` (a deadline) resolves to False at
+    its time, never early, slot or not. `wake(future)` makes a sleep due now. Cancelling
+    the awaiting task cancels its future: the heap entry is skipped when it comes up.
     """
 
     def __init__(self, limit: int) -> None:
@@ -31,8 +39,9 @@ class PollScheduler:
             raise ValueError(f"limit must be >= 1, got {limit}")
         self._limit = limit
         self._loop: asyncio.AbstractEventLoop | None = None
-        # (when, order, future, wants a slot, deadline): order keeps equal times first-come.
-        self._heap: list[tuple[float, int, asyncio.Future[bool], bool, float]] = []
+        # (when, order, future, wants a slot, deadline, earliest): order keeps equal times
+        # first-come; a check may be made from `earliest` on, with others falling due.
+        self._heap: list[tuple[float, int, asyncio.Future[bool], bool, float, float]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = _INF
@@ -65,7 +74,8 @@ class PollScheduler:
         if self._closed is not None:
             future.set_exception(self._closed)
             return future
-        self._push(when, future, slot, deadline)
+        early = max(0.0, min(_SLACK, _SLACK_SHARE * (when - loop.time()))) if slot else 0.0
+        self._push(when, future, slot, deadline, when - early)
         return future
 
     def wake(self, future: asyncio.Future[bool]) -> None:
@@ -103,11 +113,18 @@ class PollScheduler:
             )
         return loop
 
-    def _push(self, when: float, future: asyncio.Future[bool], slot: bool, deadline: float) -> None:
+    def _push(
+        self,
+        when: float,
+        future: asyncio.Future[bool],
+        slot: bool,
+        deadline: float,
+        earliest: float,
+    ) -> None:
         self._pushes += 1
         if self._pushes & 1023 == 0 and len(self._heap) >= _COMPACT_MIN:
             self._compact()
-        heapq.heappush(self._heap, (when, next(self._order), future, slot, deadline))
+        heapq.heappush(self._heap, (when, next(self._order), future, slot, deadline, earliest))
         if when < self._timer_at:
             self._arm(when)
 
@@ -132,17 +149,26 @@ class PollScheduler:
         now = self._loop.time()
         heap = self._heap
         ready = self._ready
-        while heap and heap[0][0] <= now:
-            _, _, future, slot, deadline = heapq.heappop(heap)
+        # Sleeps due within the slack come out of the heap; those not yet at their
+        # earliest moment go back in.
+        later = []
+        while heap and heap[0][0] <= now + _SLACK:
+            entry = heapq.heappop(heap)
+            _, _, future, slot, deadline, earliest = entry
             if future.done():
+                continue
+            if earliest > now:
+                later.append(entry)
                 continue
             if not slot:
                 future.set_result(False)
                 continue
             if deadline < _INF and self._busy + len(ready) >= self._limit:
                 # It will queue behind busy slots: its deadline gets an entry of its own.
-                heapq.heappush(heap, (deadline, next(self._order), future, False, _INF))
+                heapq.heappush(heap, (deadline, next(self._order), future, False, _INF, deadline))
             ready.append(future)
+        for entry in later:
+            heapq.heappush(heap, entry)
         self._grant()
         if heap:
             self._arm(heap[0][0])
