@@ -12,11 +12,13 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from transactionlink_async._download import collector
 from transactionlink_async._download.collector import HOLD_FROM, collector_held, holds_collector
 from transactionlink_async._download.json_whole import loads_sharing_the_gil
 
@@ -167,6 +169,35 @@ def test_overlapping_holds_end_with_the_last_one() -> None:
     for thread in threads:
         thread.join(10)
     assert seen == [False, True]
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_a_hold_takes_in_no_more_blocks_once_it_is_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "MAX_HOLD", 0.05)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with collector_held():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        time.sleep(0.1)  # the hold is older than MAX_HOLD now
+        with collector_held():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.isenabled())  # the first one's leaving ended the hold
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [True]
+    assert gc.isenabled()
 
 
 def test_a_collector_turned_off_by_the_application_stays_off() -> None:

@@ -7,13 +7,16 @@ import gc
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Iterator
 
-__all__ = ["HOLD_FROM", "collector_held", "holds_collector"]
+__all__ = ["HOLD_FROM", "MAX_HOLD", "collector_held", "holds_collector"]
 
 #: Documents of at least this many bytes are parsed with the collector held off. Below
 #: it the objects made are too few for a full collection of them to stall the loop.
 HOLD_FROM = 4 * 1024 * 1024
+#: Seconds after which a hold takes in no more parses (see `_Hold.enter`).
+MAX_HOLD = 5.0
 
 
 def holds_collector() -> bool:
@@ -32,8 +35,10 @@ class _Hold:
         self._lock = threading.Lock()
         self._holders = 0
         self._resume = False
+        self._since = 0.0
 
-    def enter(self) -> None:
+    def enter(self) -> bool:
+        """Join the hold (True), or not when it has lasted `MAX_HOLD` seconds already."""
         with self._lock:
             if self._holders == 0:
                 # An application that froze objects (before forking workers, say) keeps
@@ -41,7 +46,14 @@ class _Hold:
                 self._resume = holds_collector() and gc.isenabled() and gc.get_freeze_count() == 0
                 if self._resume:
                     gc.disable()
+                self._since = time.monotonic()
+            elif time.monotonic() - self._since > MAX_HOLD:
+                # Parses overlapping without end would keep the collector off for good,
+                # and the application's own cyclic garbage with it: this one goes
+                # without, so the hold ends when those already in it are done.
+                return False
             self._holders += 1
+            return True
 
     def leave(self) -> None:
         with self._lock:
@@ -66,6 +78,10 @@ _HOLD = _Hold()
 def collector_held() -> Iterator[None]:
     """No cycle collection in the process while the block runs, none owed after it.
 
+    Blocks of several threads share one hold; one that starts when the hold has lasted
+    `MAX_HOLD` seconds runs with the collector as it is, so overlapping parses cannot
+    keep it off for good.
+
     A document of 50 MB parses into about 900,000 containers. With the collector on,
     every few thousand of them start a collection, and each full one walks all that the
     process holds, the half-built document too: eight full collections of up to 300 ms,
@@ -74,7 +90,9 @@ def collector_held() -> Iterator[None]:
     later, while the application still holds the document, walks it as it walks
     anything the application holds.
     """
-    _HOLD.enter()
+    if not _HOLD.enter():
+        yield
+        return
     try:
         yield
     finally:
