@@ -183,11 +183,9 @@ class _Waiter:
             self.scheduler.wake(future)
 
     async def run(self) -> WorkflowExecution:
-        # Closing the client ends the wait at once, wherever it is.
-        with self.client.lifecycle.in_flight():
-            return await self._run()
-
-    async def _run(self) -> WorkflowExecution:
+        # Closing the client ends the wait at once, wherever it is: a sleep is failed by
+        # the scheduler's close and a check by its own call's, so the wait needs no
+        # registration of its own while it idles (memory is what 100,000 of them cost).
         loop = asyncio.get_running_loop()
         since = loop.time()
         if self.budget is not None:
@@ -197,7 +195,9 @@ class _Waiter:
         try:
             # Asked after listening, so news arriving in between is not lost either: when it
             # came before this wait began, confirm at once, as its wake-up would have asked.
-            if await self.client.news.announced(self.execution_id):
+            with self.client.lifecycle.in_flight():
+                announced = await self.client.news.announced(self.execution_id)
+            if announced:
                 self._woken = True
             polls = 0
             delay = poll_delay(self.policy, 0)
