@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ._harness import BEFORE_SUFFIX, RESULTS, ROOT, machine
+from ._targets import target_lines
 
 __all__ = ["headline", "update_readme", "write_results_readme"]
 
@@ -28,9 +29,9 @@ ORDER = [
 
 #: What each ratio should reach (the SDK over its peer, both ways "higher is better").
 TARGETS = {
-    ("calls_c1", "sdk/aiohttp"): 0.85,
+    ("calls_c1", "sdk/aiohttp"): 0.95,
     ("calls_c1", "sdk/httpx"): 1.2,
-    ("calls_c100", "sdk/aiohttp"): 0.85,
+    ("calls_c100", "sdk/aiohttp"): 0.95,
     ("calls_c100", "sdk/httpx"): 1.2,
 }
 
@@ -153,13 +154,15 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                 f"{ours} {_fmt(_median(summary, ours, metric))} | "
                 f"{peer} {_fmt(_median(summary, peer, metric))} | {ratio:.2f}x | {verdict} |"
             )
-    waits = [n for n in _ordered(list(summaries)) if n.startswith("wait_")]
+    lines += target_lines(summaries)
+    waits = [n for n in _ordered(list(summaries)) if n.startswith("wait_") and "_idle_" not in n]
     if waits:
         lines += [
             "",
             "| waits | contender | finish-to-return median (s) | p99 (s) | "
-            "GETs per execution | client CPU per wait (ms) | peak RSS (MiB) |",
-            "|---|---|---|---|---|---|---|",
+            "GETs per execution | client CPU per wait (ms) | client CPU per GET (us) | "
+            "peak RSS (MiB) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name in waits:
             summary = summaries[name]
@@ -171,11 +174,17 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                         "delay_p99_s",
                         "requests_per_execution",
                         "cpu_ms_per_wait",
+                        "cpu_us_per_get",
                         "peak_rss_mib",
                     )
                 ]
-                label = name.removeprefix("wait_").replace("_scaling", " (20 s window)")
+                label = (
+                    name.removeprefix("wait_")
+                    .replace("_scaling", " (20 s window)")
+                    .replace("_polling_120s", " (120 s window)")
+                )
                 lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
+    lines += _idle_lines(summaries)
     limits = sorted((n for n in summaries if n.startswith("ratelimit_")), key=_limit_key)
     if limits:
         lines += [
@@ -196,7 +205,10 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                     _fmt(median("p95_latency_s")),
                 ]
                 lines.append(f"| {_limit_label(name)} | {contender} | " + " | ".join(cells) + " |")
-    downloads = sorted((n for n in summaries if n.startswith("download_")), key=_size_key)
+    downloads = sorted(
+        (n for n in summaries if n.startswith("download_") and not n.endswith("_two_cores")),
+        key=_size_key,
+    )
     if len(downloads) > 1:
         lines += [
             "",
@@ -218,6 +230,29 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
     lines += _stall_lines(summaries)
     lines += _scaleout_lines(summaries)
     return "\n".join(lines) + "\n"
+
+
+_IDLE_METRICS = ("rss_kib_per_wait", "start_cpu_us_per_wait", "cancel_cpu_us_per_wait")
+
+
+def _idle_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """Idle waits: memory and CPU of each, the SDK against bare asyncio."""
+    names = sorted((n for n in summaries if n.startswith("wait_idle_")), key=_size_key)
+    lines: list[str] = []
+    for name in names:
+        summary = summaries[name]
+        if not lines:
+            lines += [
+                "",
+                "| idle waits | contender | memory per wait (KiB) | CPU to start one (us) | "
+                "CPU to cancel one (us) |",
+                "|---|---|---|---|---|",
+            ]
+        for contender in summary["contenders"]:
+            cells = [_fmt(_median(summary, contender, metric)) for metric in _IDLE_METRICS]
+            label = f"{int(name.removeprefix('wait_idle_')):,}"
+            lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
+    return lines
 
 
 #: The longest stall of the event loop each case may cause (milliseconds).

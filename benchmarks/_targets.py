@@ -1,0 +1,170 @@
+"""The performance targets, one row each: what the SDK measured, its peer, and the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["target_lines"]
+
+Summaries = dict[str, dict[str, Any]]
+
+
+def _median(summaries: Summaries, table: str, contender: str, metric: str) -> float | None:
+    stats = summaries.get(table, {}).get("contenders", {}).get(contender, {}).get(metric)
+    return None if stats is None else float(stats["median"])
+
+
+@attrs.frozen
+class Figure:
+    """One measured value: where it comes from, and how it reads."""
+
+    table: str
+    contender: str
+    metric: str
+    unit: str
+
+    def value(self, summaries: Summaries) -> float | None:
+        return _median(summaries, self.table, self.contender, self.metric)
+
+    def label(self, value: float) -> str:
+        return f"{self.contender} {_fmt(value)} {self.unit}".rstrip()
+
+
+@attrs.frozen
+class Target:
+    """`ours` against a bound: alone (`peers` empty) or as a ratio to the lowest peer."""
+
+    what: str
+    ours: Figure
+    bound: float
+    at_most: bool
+    peers: tuple[Figure, ...] = ()
+
+    def line(self, summaries: Summaries) -> str | None:
+        ours = self.ours.value(summaries)
+        if ours is None:
+            return None
+        measured, peer_cell = ours, "-"
+        if self.peers:
+            found = [(peer.value(summaries), peer) for peer in self.peers]
+            known = [(value, peer) for value, peer in found if value]
+            if len(known) < len(found):
+                return None
+            value, peer = min(known, key=lambda pair: pair[0])
+            measured = ours / value
+            peer_cell = peer.label(value)
+        met = measured <= self.bound if self.at_most else measured >= self.bound
+        sign = "<=" if self.at_most else ">="
+        unit = "x" if self.peers else f" {self.ours.unit}".rstrip()
+        shown = f"{measured:.2f}x" if self.peers else _fmt(measured) + unit
+        verdict = "met" if met else "**missed**"
+        return (
+            f"| {self.what} | {self.ours.label(ours)} | {peer_cell} | {shown} | "
+            f"{sign} {_fmt(self.bound)}{unit} ({verdict}) |"
+        )
+
+
+def _fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _rate(table: str, contender: str) -> Figure:
+    return Figure(table, contender, "rate", "calls/s")
+
+
+def _mib_s(table: str, contender: str) -> Figure:
+    return Figure(table, contender, "transfer_mib_s", "MiB/s")
+
+
+TARGETS = (
+    Target(
+        "idle wait, 100,000 on one client",
+        Figure("wait_idle_100000", "sdk", "rss_kib_per_wait", "KiB"),
+        2.0,
+        at_most=True,
+    ),
+    Target(
+        "client CPU per status check, 1,000 waits",
+        Figure("wait_1000", "sdk_polling", "cpu_us_per_get", "us"),
+        1.0,
+        at_most=True,
+        peers=(Figure("wait_1000", "naive_1s_poller", "cpu_us_per_get", "us"),),
+    ),
+    Target(
+        "finish-to-return median, 100,000 waits against 1,000 (120 s window)",
+        Figure("wait_100000_polling_120s", "sdk_polling", "delay_median_s", "s"),
+        1.1,
+        at_most=True,
+        peers=(Figure("wait_1000_polling_120s", "sdk_polling", "delay_median_s", "s"),),
+    ),
+    Target(
+        "GETs per execution, webhooks flowing",
+        Figure("wait_1000", "sdk_webhooks", "requests_per_execution", ""),
+        1.5,
+        at_most=True,
+    ),
+    Target(
+        "download without an ETag, 1 GiB",
+        _mib_s("download_1g", "sdk_no_md5"),
+        0.95,
+        at_most=False,
+        peers=(_mib_s("download_1g", "aiohttp"),),
+    ),
+    Target(
+        "download with an MD5 ETag, 1 GiB",
+        _mib_s("download_1g", "sdk"),
+        1.0,
+        at_most=False,
+        peers=(_mib_s("download_1g", "aiohttp_md5"),),
+    ),
+    Target(
+        "verified download with a core to spare, against its physical limit",
+        _mib_s("download_1g_two_cores", "sdk"),
+        0.9,
+        at_most=False,
+        peers=(
+            _mib_s("download_1g_two_cores", "md5_single_core"),
+            _mib_s("download_1g_two_cores", "sdk_no_md5"),
+        ),
+    ),
+    Target(
+        "calls, 1 at a time",
+        _rate("calls_c1", "sdk"),
+        0.95,
+        at_most=False,
+        peers=(_rate("calls_c1", "aiohttp"),),
+    ),
+    Target(
+        "calls, 100 concurrent",
+        _rate("calls_c100", "sdk"),
+        0.95,
+        at_most=False,
+        peers=(_rate("calls_c100", "aiohttp"),),
+    ),
+    Target(
+        "`import transactionlink_async`",
+        Figure("imports", "sdk", "import_min_ms", "ms"),
+        1.1,
+        at_most=True,
+        peers=(Figure("imports", "aiohttp", "import_min_ms", "ms"),),
+    ),
+)
+
+
+def target_lines(summaries: Summaries, targets: tuple[Target, ...] = TARGETS) -> list[str]:
+    """The targets' table; a target whose tables have not been recorded is left out."""
+    rows = [line for line in (target.line(summaries) for target in targets) if line]
+    if not rows:
+        return []
+    return [
+        "",
+        "| target | SDK | peer | measured | target |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
