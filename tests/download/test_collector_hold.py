@@ -144,8 +144,9 @@ def test_the_collector_is_back_on_after_an_error() -> None:
     assert gc.isenabled()
 
 
-@pytest.mark.usefixtures("collector_on")
-def test_overlapping_holds_end_with_the_last_one() -> None:
+def overlapping_holds(pause: float) -> list[bool]:
+    """A first hold, then a second one `pause` seconds later that outlasts it: whether the
+    collector was on in the second once the first had left, and after the second."""
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[bool] = []
 
@@ -157,10 +158,11 @@ def test_overlapping_holds_end_with_the_last_one() -> None:
 
     def second() -> None:
         first_in.wait(5)
+        time.sleep(pause)
         with collector_held():
             second_in.set()
             first_out.wait(5)
-            seen.append(gc.isenabled())  # the first has left; this one still holds
+            seen.append(gc.isenabled())
         seen.append(gc.isenabled())
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
@@ -168,36 +170,20 @@ def test_overlapping_holds_end_with_the_last_one() -> None:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert seen == [False, True]
+    return seen
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_overlapping_holds_end_with_the_last_one() -> None:
+    # The first has left; the second still holds, until it leaves too.
+    assert overlapping_holds(0.0) == [False, True]
 
 
 @pytest.mark.usefixtures("collector_on")
 def test_a_hold_takes_in_no_more_blocks_once_it_is_old(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collector, "MAX_HOLD", 0.05)
-    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-    seen: list[bool] = []
-
-    def first() -> None:
-        with collector_held():
-            first_in.set()
-            second_in.wait(5)
-        first_out.set()
-
-    def second() -> None:
-        first_in.wait(5)
-        time.sleep(0.1)  # the hold is older than MAX_HOLD now
-        with collector_held():
-            second_in.set()
-            first_out.wait(5)
-            seen.append(gc.isenabled())  # the first one's leaving ended the hold
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert seen == [True]
-    assert gc.isenabled()
+    # The second came after MAX_HOLD and did not join: the first one's leaving ended it.
+    assert overlapping_holds(0.1) == [True, True]
 
 
 def test_a_collector_turned_off_by_the_application_stays_off() -> None:
