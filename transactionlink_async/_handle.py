@@ -49,6 +49,7 @@ class Lifecycle:
     def __init__(self, parent: Lifecycle | None = None) -> None:
         self._closed = False
         self._closers: list[Closer] = []
+        self._closing: list[Callable[[], None]] = []
         self._parent = parent
         # Where calls are registered: the lifecycle of the client that owns the connections.
         self._root: Lifecycle = self if parent is None else parent._root
@@ -75,6 +76,16 @@ class Lifecycle:
         else:
             self._closers.append(closer)
 
+    def on_closing(self, hook: Callable[[], None]) -> None:
+        """Call `hook()` the moment the client starts closing, before it waits for the
+        calls in flight to unwind (e.g. failing sleeps that no call of theirs would end);
+        refused once the client is closed."""
+        self.check_open()
+        if self._parent is not None:
+            self._parent.on_closing(hook)
+        else:
+            self._closing.append(hook)
+
     def in_flight(self) -> InFlight:
         """`with lifecycle.in_flight():` around a call that closing must end at once.
 
@@ -97,13 +108,17 @@ class Lifecycle:
                 root._unwound.set()
 
     async def close(self) -> bool:
-        """Mark closed, end the calls in flight, run the closers (newest first).
+        """Mark closed, run the closing hooks, end the calls in flight, run the closers
+        (newest first).
 
         False when it was closed already.
         """
         if self._closed:
             return False
         self._closed = True
+        hooks, self._closing = self._closing, []
+        for hook in hooks:
+            hook()
         await self._end_calls()
         closers, self._closers = self._closers, []
         for closer in reversed(closers):

@@ -11,6 +11,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 
 from transactionlink_async import (
@@ -184,6 +185,43 @@ async def test_closing_the_client_ends_every_sleeping_wait_at_once(
     assert tl._handle.wakeups.waiting(execution_id) == 0
     with pytest.raises(ClientClosedError):
         await tl.workflows.wait_for_completion(execution_id)
+
+
+async def test_sleeping_waits_end_at_once_while_another_call_unwinds(
+    fake: FakeTransactionLink,
+) -> None:
+    tl = client(fake)
+    execution_id = await running(fake, tl)
+    entered = asyncio.Event()
+
+    async def slow_to_unwind() -> None:
+        # A call whose cleanup takes a while, as a download removing its file does.
+        with tl._lifecycle.in_flight():
+            try:
+                entered.set()
+                await asyncio.sleep(100)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(1.0)
+
+    call = asyncio.ensure_future(slow_to_unwind())
+    await entered.wait()
+    waits = [
+        asyncio.ensure_future(tl.workflows.wait_for_completion(execution_id, poll=IDLE)),
+        # Its timeout falls while the other call unwinds: the close still comes first.
+        asyncio.ensure_future(
+            tl.workflows.wait_for_completion(execution_id, poll=IDLE, timeout=0.5)
+        ),
+    ]
+    await asyncio.sleep(0.1)
+    began = time.monotonic()
+    closing = asyncio.ensure_future(tl.aclose())
+    for wait in waits:
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(wait, 2)
+    assert time.monotonic() - began < 0.2
+    await closing
+    await asyncio.gather(call, return_exceptions=True)
 
 
 async def test_many_waits_on_one_execution_all_return(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -95,7 +96,9 @@ class Waits:
             # As many checks at once as the pool has connections: more would only queue
             # inside aiohttp, where the wait for a connection counts against `connect`.
             scheduler = PollScheduler(self._client.session_settings.max_connections)
-            self._client.lifecycle.on_close(_closer(scheduler))
+            # Failed the moment closing starts: a sleeping wait has no call in flight for
+            # the close to end, and must not sleep while other calls unwind.
+            self._client.lifecycle.on_closing(functools.partial(_fail_sleeps, scheduler))
             self._scheduler = scheduler
         return self._scheduler
 
@@ -118,13 +121,8 @@ class Waits:
         return _Waiter(self._client, self._schedule(), execution_id, policy, budget).run()
 
 
-def _closer(scheduler: PollScheduler) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        scheduler.close(
-            ClientClosedError("this TransactionLink client is closed; create a new one")
-        )
-
-    return close
+def _fail_sleeps(scheduler: PollScheduler) -> None:
+    scheduler.close(ClientClosedError("this TransactionLink client is closed; create a new one"))
 
 
 def _holds_slot(future: asyncio.Future[bool]) -> bool:
