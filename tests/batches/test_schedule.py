@@ -61,29 +61,62 @@ async def test_many_sleeps_share_one_loop_timer(monkeypatch: pytest.MonkeyPatch)
 
 async def test_sleeps_due_a_little_later_come_along_in_the_same_turn() -> None:
     scheduler = PollScheduler(limit=10)
+    sleep = partial(scheduler.sleep, early_share=0.1)
     start = now()
-    first = scheduler.sleep(start + 0.5)
+    first = sleep(start + 0.5)
     # Due 20 ms and 40 ms later, each at most a tenth of its length early: both come along.
-    along = [scheduler.sleep(start + 0.52), scheduler.sleep(start + 0.54)]
+    along = [sleep(start + 0.52), sleep(start + 0.54)]
     # Would be 70 ms early, more than a tenth of its 0.57 s.
-    too_early = scheduler.sleep(start + 0.57)
-    deadline = scheduler.sleep(start + 0.51, slot=False)
+    too_early = sleep(start + 0.57)
     assert await asyncio.wait_for(first, 2) is True
     assert [future.done() for future in along] == [True, True]
     assert now() < start + 0.52
     assert not too_early.done()
-    assert not deadline.done()  # a deadline is never early
-    assert await asyncio.wait_for(deadline, 2) is False
-    assert now() >= start + 0.51
     assert await asyncio.wait_for(too_early, 2) is True
     assert now() >= start + 0.57 - 0.057
+
+
+async def test_a_sleep_without_a_share_and_a_deadline_are_never_early() -> None:
+    scheduler = PollScheduler(limit=10)
+    start = now()
+    first = scheduler.sleep(start + 0.3, early_share=0.1)
+    exact = scheduler.sleep(start + 0.31)  # a Retry-After, say
+    deadline = scheduler.sleep(start + 0.305, slot=False, early_share=0.1)
+    also = scheduler.sleep(start + 0.31, early_share=0.1)  # behind them: waits its turn
+    await asyncio.wait_for(first, 2)
+    assert not exact.done()
+    assert not deadline.done()
+    assert not also.done()
+    assert await asyncio.wait_for(deadline, 2) is False
+    assert now() >= start + 0.305
+    assert await asyncio.wait_for(exact, 2) is True
+    assert now() >= start + 0.31
+
+
+async def test_coming_early_never_overtakes_a_sleep_due_before() -> None:
+    scheduler = PollScheduler(limit=1)
+    sleep = partial(scheduler.sleep, early_share=0.1)
+    start = now()
+    granted: list[str] = []
+    first = sleep(start + 0.6)
+    long = sleep(start + 0.65)  # may come 65 ms early: from 0.585 on
+    long.add_done_callback(partial(note, granted, "due 0.65"))
+    await asyncio.sleep(0.4)
+    short = sleep(start + 0.63)  # may come 23 ms early only: from 0.607 on
+    short.add_done_callback(partial(note, granted, "due 0.63"))
+    await asyncio.wait_for(first, 2)
+    scheduler.done()  # the one slot goes to whichever is next in due order
+    await asyncio.wait_for(asyncio.wait([long, short], return_when=asyncio.FIRST_COMPLETED), 2)
+    scheduler.done()
+    await asyncio.wait_for(asyncio.gather(long, short), 2)
+    assert granted == ["due 0.63", "due 0.65"]
 
 
 async def test_no_sleep_comes_more_than_the_slack_early() -> None:
     scheduler = PollScheduler(limit=10)
     start = now()
     # A tenth of 3 s would be 0.3 s; the slack is 0.25 s, so this one is not due at 2.72 s.
-    far = scheduler.sleep(start + 3.0)
+    far = scheduler.sleep(start + 3.0, early_share=0.1)
     first = scheduler.sleep(start + 2.72)
     await asyncio.wait_for(first, 5)
     assert not far.done()

@@ -224,6 +224,29 @@ async def test_sleeping_waits_end_at_once_while_another_call_unwinds(
     await asyncio.gather(call, return_exceptions=True)
 
 
+async def test_a_retry_after_is_kept_to_the_moment_whatever_else_falls_due(
+    fake: FakeTransactionLink, tl: TransactionLink
+) -> None:
+    asked = fake.create_execution(status="RUNNING")
+    other = fake.create_execution(status="RUNNING")
+    fake.inject("GET", f"/workflows/{asked}", retry_after=1, times=1)
+    steady = PollPolicy(initial=0.05, multiplier=1.0, maximum=0.05, jitter=0.2, webhooks=False)
+    waits = [asyncio.ensure_future(tl.workflows.wait_for_completion(asked, poll=steady))]
+    while fake.count("GET", f"/workflows/{asked}") < 1:  # noqa: ASYNC110 - the fake counts
+        await asyncio.sleep(0.001)
+    answered = time.monotonic()
+    # Polls of another wait fall due all through the second before the next check: any
+    # of them could take that check along early, as they may take each other.
+    every_tenth = PollPolicy(initial=0.1, multiplier=1.0, maximum=0.1, jitter=0.2, webhooks=False)
+    waits.append(asyncio.ensure_future(tl.workflows.wait_for_completion(other, poll=every_tenth)))
+    while fake.count("GET", f"/workflows/{asked}") < 2:  # noqa: ASYNC110 - the fake counts
+        await asyncio.sleep(0.001)
+    assert time.monotonic() - answered >= 0.99
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+
+
 async def test_many_waits_on_one_execution_all_return(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:

@@ -12,12 +12,11 @@ __all__ = ["PollScheduler"]
 _INF = float("inf")
 # Below this many entries the heap is never compacted: stale entries cost little there.
 _COMPACT_MIN = 64
-# A check falling due within this many seconds of the one whose time has come is made
-# with it, in the same turn of the loop: one wake-up for many requests instead of one
-# each, which measured a third of the client's CPU per poll. A sleep is made at most
-# this share of its length early (polls already jitter by 20 %), a deadline never.
+# A check falling due within this many seconds of the one whose time has come may be
+# made with it, in the same turn of the loop: one wake-up for many requests instead of
+# one each, which measured a third of the client's CPU per poll. How early a sleep may
+# come is its own (`early_share` of its length, at most this); a deadline's is none.
 _SLACK = 0.25
-_SLACK_SHARE = 0.1
 
 
 class PollScheduler:
@@ -27,7 +26,7 @@ class PollScheduler:
     timer of its own. When its time comes the future resolves to True once a check slot
     is free: at most `limit` checks run at once (the rest queue in due order, so a burst
     of due polls never floods the connection pool), and the holder gives its slot back
-    with `done()`. When the timer fires, sleeps due a little later come along (see
+    with `done()`. When the timer fires, sleeps due a little later may come along (see
     `_SLACK`): polls spread over time go out in batches, each batch one wake-up of the
     loop and of the process. A sleep with `slot=False` (a deadline) resolves to False at
     its time, never early, slot or not. `wake(future)` makes a sleep due now. Cancelling
@@ -64,19 +63,26 @@ class PollScheduler:
         return len(self._heap)
 
     def sleep(
-        self, when: float, *, slot: bool = True, deadline: float = _INF
+        self,
+        when: float,
+        *,
+        slot: bool = True,
+        deadline: float = _INF,
+        early_share: float = 0.0,
     ) -> asyncio.Future[bool]:
         """A future resolving at `when` (loop clock): True with a check slot held, or False.
 
         With `slot`, a sleep that is due but still queued for a slot at `deadline`
-        resolves to False then, so a deadline is kept even when every slot is busy.
+        resolves to False then, so a deadline is kept even when every slot is busy. A
+        sleep with a slot may resolve up to `early_share` of its length early (at most
+        `_SLACK`), when the timer fires for another one due before it.
         """
         loop = self._bind()
         future: asyncio.Future[bool] = loop.create_future()
         if self._closed is not None:
             future.set_exception(self._closed)
             return future
-        early = min(_SLACK, _SLACK_SHARE * (when - loop.time())) if slot else 0.0
+        early = min(_SLACK, early_share * (when - loop.time())) if slot else 0.0
         self._push(when, future, slot, deadline, max(0, int(early * 1000)))
         return future
 
@@ -151,17 +157,16 @@ class PollScheduler:
         now = self._loop.time()
         heap = self._heap
         ready = self._ready
-        # Sleeps due within the slack come out of the heap; those not yet at their
-        # earliest moment go back in.
-        later = []
-        while heap and heap[0][0] <= now + _SLACK:
-            entry = heapq.heappop(heap)
-            when, _, future, slot, deadline, early = entry
+        while heap:
+            when, _, future, slot, deadline, early = heap[0]
             if future.done():
+                heapq.heappop(heap)
                 continue
+            # In due order only, up to the first that may not come yet: grants keep the
+            # order of due times, and a heap of deadlines is never searched.
             if when - early / 1000 > now:
-                later.append(entry)
-                continue
+                break
+            heapq.heappop(heap)
             if not slot:
                 future.set_result(False)
                 continue
@@ -169,8 +174,6 @@ class PollScheduler:
                 # It will queue behind busy slots: its deadline gets an entry of its own.
                 heapq.heappush(heap, (deadline, next(self._order), future, False, _INF, 0))
             ready.append(future)
-        for entry in later:
-            heapq.heappush(heap, entry)
         self._grant()
         if heap:
             self._arm(heap[0][0])

@@ -46,6 +46,9 @@ _UNKNOWN_STATUSES_LOGGED: set[str] = set()
 
 _DEFAULT_POLL = PollPolicy()
 
+#: The largest share of its sleep a scheduled poll may come early, with others due.
+_EARLY_SHARE = 0.1
+
 
 def check_timeout(timeout: object) -> float | None:
     """A wait's budget in seconds: None (no limit) or a number above zero."""
@@ -200,6 +203,7 @@ class _Waiter:
             polls = 0
             delay = poll_delay(self.policy, 0)
             stretch = True
+            exact = False  # the delay is the server's Retry-After
             while True:
                 # The sleep, written out here rather than in a helper coroutine: an idle
                 # wait is this one frame and a future in the scheduler, nothing more.
@@ -211,7 +215,7 @@ class _Waiter:
                     elif stretch and safety is None and self._flowing():
                         safety = safety_delay(self.policy)
                         due = max(due, since + safety)
-                    future = self._sleep_until(due)
+                    future = self._sleep_until(due, exact=exact)
                     try:
                         holding = await future
                     except asyncio.CancelledError:
@@ -247,6 +251,7 @@ class _Waiter:
                 if not woken:
                     polls += 1
                 delay = poll_delay(self.policy, polls, retry_after=retry_after)
+                exact = retry_after is not None and self.policy.honour_retry_after
                 # Only a good check earns the safety net's long sleep: a failed one is
                 # tried again on the schedule. So is a woken check that found the
                 # execution not final yet, in case the API lags behind the delivery.
@@ -264,14 +269,19 @@ class _Waiter:
     def _flowing(self) -> bool:
         return webhooks_flowing(self.policy, self.client.wakeups.last_wake, time.monotonic())
 
-    def _sleep_until(self, when: float) -> asyncio.Future[bool]:
+    def _sleep_until(self, when: float, *, exact: bool) -> asyncio.Future[bool]:
         """A sleep in the scheduler until `when` (True: a check slot is held), or until the
-        deadline when that comes first (False)."""
+        deadline when that comes first (False).
+
+        A scheduled poll may come a little early with others (within its jitter, at most
+        a tenth of the sleep); a `Retry-After` (`exact`) is kept to the moment.
+        """
         deadline = self.deadline
         if when >= deadline:
             future = self.scheduler.sleep(deadline, slot=False)
         else:
-            future = self.scheduler.sleep(when, deadline=deadline)
+            share = 0.0 if exact else min(_EARLY_SHARE, self.policy.jitter)
+            future = self.scheduler.sleep(when, deadline=deadline, early_share=share)
         self._future = future
         return future
 
