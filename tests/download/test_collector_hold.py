@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,6 +90,7 @@ def test_a_large_document_is_parsed_without_any_collection() -> None:
 def collector_on() -> Iterator[None]:
     was = gc.isenabled()
     gc.enable()
+    gc.collect()  # a full collection since the last hold: the next one may hold
     try:
         yield
     finally:
@@ -184,6 +186,28 @@ def test_a_hold_takes_in_no_more_blocks_once_it_is_old(monkeypatch: pytest.Monke
     monkeypatch.setattr(collector, "MAX_HOLD", 0.05)
     # The second came after MAX_HOLD and did not join: the first one's leaving ended it.
     assert overlapping_holds(0.1) == [True, True]
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_no_new_hold_before_a_full_collection_freed_what_the_last_one_handed_over() -> None:
+    with collector_held():
+        garbage = Cycle()
+        gone = weakref.ref(garbage)
+        del garbage  # a cycle: only the collector frees it, and it is held off
+    # Handed over to the oldest generation: holds one after another would keep the
+    # collector from the full collection that frees it, so the next block holds nothing.
+    with collector_held():
+        assert gc.isenabled()
+    assert gone() is not None
+    gc.collect()  # what the collector, left on, comes to
+    assert gone() is None
+    with collector_held():
+        assert not gc.isenabled()
 
 
 def test_a_collector_turned_off_by_the_application_stays_off() -> None:

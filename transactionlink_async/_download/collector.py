@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sys
 import sysconfig
 import threading
@@ -36,6 +37,16 @@ class _Hold:
         self._holders = 0
         self._resume = False
         self._since = 0.0
+        # Full collections counted when the last hold ended (None: no hold yet).
+        self._full_at_end: int | None = None
+
+    def after_fork(self) -> None:
+        """In a child forked mid-hold: no holder came along, so nothing is held."""
+        self._lock = threading.Lock()
+        if self._holders and self._resume:
+            gc.enable()
+        self._holders = 0
+        self._resume = False
 
     def enter(self) -> bool:
         """Join the hold (True), or not when it has lasted `MAX_HOLD` seconds already."""
@@ -43,7 +54,17 @@ class _Hold:
             if self._holders == 0:
                 # An application that froze objects (before forking workers, say) keeps
                 # them frozen: the hand-over below would thaw them, so nothing is held.
-                self._resume = holds_collector() and gc.isenabled() and gc.get_freeze_count() == 0
+                # Nor is anything held again before a full collection has run since the
+                # last hold: the cyclic garbage the hand-over moved to the oldest
+                # generation is freed by one, and holds one after another would keep
+                # the collector from ever reaching one (each hand-over starts its counts
+                # again), while that garbage piled up.
+                self._resume = (
+                    holds_collector()
+                    and gc.isenabled()
+                    and gc.get_freeze_count() == 0
+                    and self._full_at_end != gc.get_stats()[2]["collections"]
+                )
                 if self._resume:
                     gc.disable()
                 self._since = time.monotonic()
@@ -61,26 +82,35 @@ class _Hold:
             if self._holders or not self._resume:
                 return
             if gc.get_freeze_count() == 0:
-                # Freezing then thawing moves every tracked object to the oldest
-                # generation in two list splices, without walking any and without
-                # counting them toward the next full collection. Left young, the
-                # document's objects would be walked by the next young collection and
-                # soon after by a full one: a stall as long as the parse's own.
+                # Freezing then thawing moves every tracked object of the process (the
+                # document's and whatever else is young) to the oldest generation in
+                # two list splices, without walking any and without counting them
+                # toward the next full collection. Left young, the document's objects
+                # would be walked by the next young collection and soon after by a
+                # full one: a stall as long as the parse's own.
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()
+            self._full_at_end = gc.get_stats()[2]["collections"]
 
 
 _HOLD = _Hold()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HOLD.after_fork)
 
 
 @contextlib.contextmanager
 def collector_held() -> Iterator[None]:
     """No cycle collection in the process while the block runs, none owed after it.
 
-    Blocks of several threads share one hold; one that starts when the hold has lasted
-    `MAX_HOLD` seconds runs with the collector as it is, so overlapping parses cannot
-    keep it off for good.
+    The hold is the whole process's: no thread's cycles are collected meanwhile, and
+    the hand-over at its end moves every young object to the oldest generation, to be
+    collected by the next full collection; until one has run, no new hold begins (so
+    under back-to-back parses, every other one runs with the collector on). Blocks of
+    several threads share one hold; one that starts when the hold has lasted `MAX_HOLD`
+    seconds runs with the collector as it is, so overlapping parses cannot keep it off
+    for good. An application that turns the collector off during a hold finds it on
+    again after.
 
     A document of 50 MB parses into about 900,000 containers. With the collector on,
     every few thousand of them start a collection, and each full one walks all that the
