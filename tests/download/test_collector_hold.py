@@ -7,8 +7,10 @@ event loop as long as the walk. These tests count collections rather than time t
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -208,6 +210,23 @@ def test_no_new_hold_before_a_full_collection_freed_what_the_last_one_handed_ove
     assert gone() is None
     with collector_held():
         assert not gc.isenabled()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+@pytest.mark.usefixtures("collector_on")
+def test_a_child_forked_during_a_hold_starts_with_the_collector_on() -> None:
+    with collector_held():
+        assert not gc.isenabled()
+        child = os.fork()
+        if child == 0:  # the child: its hold has no holder to end it
+            held_after = True
+            with contextlib.suppress(BaseException):
+                with collector_held():
+                    pass
+                held_after = not gc.isenabled()
+            os._exit(0 if gc.isenabled() and not held_after else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_collector_turned_off_by_the_application_stays_off() -> None:
