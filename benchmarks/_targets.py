@@ -150,6 +150,13 @@ TARGETS = (
         at_most=True,
         peers=(Figure("imports", "aiohttp", "import_min_ms", "ms"),),
     ),
+    Target(
+        "importing the client and making one (what a script pays before its first call)",
+        Figure("imports", "sdk_client", "import_min_ms", "ms"),
+        1.1,
+        at_most=True,
+        peers=(Figure("imports", "aiohttp", "import_min_ms", "ms"),),
+    ),
 )
 
 
