@@ -95,20 +95,21 @@ async def test_a_sleep_without_a_share_and_a_deadline_are_never_early() -> None:
 
 async def test_coming_early_never_overtakes_a_sleep_due_before() -> None:
     scheduler = PollScheduler(limit=1)
-    sleep = partial(scheduler.sleep, early_share=0.1)
     start = now()
     granted: list[str] = []
-    first = sleep(start + 0.6)
-    long = sleep(start + 0.65)  # may come 65 ms early: from 0.585 on
+    first = scheduler.sleep(start + 0.6)
+    long = scheduler.sleep(start + 0.65, early_share=0.1)  # may come from 0.585 on
     long.add_done_callback(partial(note, granted, "due 0.65"))
-    await asyncio.sleep(0.4)
-    short = sleep(start + 0.63)  # may come 23 ms early only: from 0.607 on
+    short = scheduler.sleep(start + 0.63, early_share=0.01)  # only from 0.6237 on
     short.add_done_callback(partial(note, granted, "due 0.63"))
     await asyncio.wait_for(first, 2)
-    scheduler.done()  # the one slot goes to whichever is next in due order
-    await asyncio.wait_for(asyncio.wait([long, short], return_when=asyncio.FIRST_COMPLETED), 2)
+    # Each time the one slot comes free it goes to the next in due order, however early
+    # the later one may come.
+    scheduler.done()
+    await asyncio.wait_for(asyncio.wait([long, short], return_when="FIRST_COMPLETED"), 2)
     scheduler.done()
     await asyncio.wait_for(asyncio.gather(long, short), 2)
+    await asyncio.sleep(0)  # the callbacks noting each grant have run
     assert granted == ["due 0.63", "due 0.65"]
 
 
