@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Mapping
 
 import aiohttp
+import anyio
 import attrs
 import yarl
 
@@ -18,6 +19,10 @@ __all__ = ["BodyTooLarge", "RawResponse", "Timing", "Transport"]
 
 #: How much of an error answer's body is kept (enough for any ErrorResponse).
 ERROR_BODY_LIMIT = 64 * 1024
+# Bodies larger than this are joined from their pieces in a worker thread: bytes.join
+# gives the GIL up while it copies that much, and tens of megabytes of fresh memory take
+# tens of milliseconds to copy into, which on the event loop would hold every task up.
+_JOIN_OFF_LOOP = 1024 * 1024
 
 
 @attrs.frozen
@@ -166,7 +171,7 @@ async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> 
         if size > max_body:
             raise BodyTooLarge(None, max_body)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return await _joined(chunks, size)
 
 
 async def _read_watched(
@@ -192,4 +197,18 @@ async def _read_watched(
         if max_body is not None and size > max_body:
             raise BodyTooLarge(None, max_body)
         chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await _joined(chunks, size)
+
+
+async def _joined(chunks: list[bytes], size: int) -> bytes:
+    """The pieces of a body as one bytes object, joined off the loop when it is large."""
+    if len(chunks) == 1:
+        return chunks[0]
+    if size <= _JOIN_OFF_LOOP:
+        return b"".join(chunks)
+    # Pure copying with nothing to clean up: a cancelled caller need not wait for it.
+    return await anyio.to_thread.run_sync(_join, chunks, abandon_on_cancel=True)
+
+
+def _join(chunks: list[bytes]) -> bytes:
+    return b"".join(chunks)

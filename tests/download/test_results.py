@@ -32,6 +32,7 @@ from transactionlink_async import (
     ResultTooLargeError,
     Timeouts,
     TransactionLink,
+    _transport,
 )
 from transactionlink_async._download.atomic import AtomicFile
 from transactionlink_async.testing import (
@@ -906,3 +907,34 @@ async def wait_until_idle(fake: FakeTransactionLink) -> None:
 
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+async def test_large_bodies_are_joined_off_the_event_loop(
+    fake: FakeTransactionLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Copying tens of megabytes into fresh memory takes tens of milliseconds: a large
+    # answer's pieces are joined in a worker thread (bytes.join lets the GIL go as it
+    # copies), a small one's where they are.
+    big = {"records": ["x" * 1000] * 3000}
+    big_inline = fake.create_execution(big)
+    small_inline = fake.create_execution({"records": [1]})
+    joined_on_loop: list[bool] = []
+    join = _transport._join
+
+    def spy(chunks: list[bytes]) -> bytes:
+        joined_on_loop.append(threading.current_thread() is threading.main_thread())
+        return join(chunks)
+
+    monkeypatch.setattr(_transport, "_join", spy)
+    async with client(fake) as tl:
+        assert await tl.workflows.get_result(big_inline) == big
+        assert await tl.workflows.get_result(small_inline) == {"records": [1]}
+    assert joined_on_loop == [False]
+
+
+async def test_a_linked_result_in_many_pieces_parses_whole(fake: FakeTransactionLink) -> None:
+    document = {"records": [{"n": i, "pad": "y" * 200} for i in range(12_000)]}
+    execution_id = fake.create_execution()
+    fake.set_stored_result(execution_id, json.dumps(document).encode())
+    async with client(fake) as tl:
+        assert await tl.workflows.get_result(execution_id) == document

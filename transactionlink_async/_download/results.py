@@ -206,18 +206,17 @@ class Results:
             await pump(body, sink, verify=True)
         finally:
             body.close()
-        raw = b"".join(sink.parts)
-        sink.parts.clear()
+        parts, sink.parts = sink.parts, []
         encoding = body.content_encoding
         return await _compute(
             _parse_result,
-            raw,
+            parts,
             encoding,
             max_bytes,
             execution_id,
             body.where,
             # Gzip may inflate a small body into a large one: always off the loop.
-            off_loop=len(raw) > _OFF_LOOP or is_gzip(encoding),
+            off_loop=sum(map(len, parts)) > _OFF_LOOP or is_gzip(encoding),
         )
 
     # -- stream_result -------------------------------------------------------------------
@@ -379,9 +378,12 @@ def _parse_large_answer(body: bytes, request: ApiRequest) -> Any:
 
 
 def _parse_result(
-    raw: bytes, encoding: str | None, limit: int, execution_id: str, where: str
+    parts: list[bytes], encoding: str | None, limit: int, execution_id: str, where: str
 ) -> Any:
-    """The JSON of a result's bytes as stored: gunzipped (within `limit`) if need be."""
+    """The JSON of a result's bytes as stored, in pieces: gunzipped (within `limit`) if
+    need be. Joined here, in the worker thread for a large result, as the copy is long."""
+    raw = parts[0] if len(parts) == 1 else b"".join(parts)
+    parts.clear()
     text = _decoded(raw, encoding, limit, execution_id)
     try:
         # In a worker thread for large results (see _compute): one that shares the GIL.
