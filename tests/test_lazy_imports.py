@@ -38,8 +38,13 @@ def test_a_client_loads_no_converter_downloads_or_waits() -> None:
     unwanted = {
         "cattrs",
         "cryptography",
+        "sqlite3",
         "transactionlink_async._download.results",
         "transactionlink_async._batches.wait",
+        "transactionlink_async._batches.journaled",
+        "transactionlink_async._webhooks.receive",
+        "transactionlink_async.coordination._redis",
+        "transactionlink_async.journal",
     }
     assert not unwanted & loaded
 
@@ -74,3 +79,26 @@ def test_submodules_are_attributes_and_unknown_names_are_refused() -> None:
 def test_the_client_keeps_one_webhooks_object() -> None:
     tl = transactionlink_async.TransactionLink(transactionlink_async.OrganizationToken("tot_x"))
     assert tl.webhooks is tl.webhooks
+
+
+def test_views_made_before_the_first_delivery_share_the_clients_webhooks() -> None:
+    # Made at first use: a view made before that must still share one key cache and one
+    # set of wake-ups with its client, whichever of them asks first.
+    tl = transactionlink_async.TransactionLink(transactionlink_async.OrganizationToken("tot_x"))
+    view = tl.with_options(timeouts=transactionlink_async.Timeouts(read=5.0))
+    nested = view.with_options(retry=transactionlink_async.RetryPolicy(max_attempts=2))
+    assert nested.webhooks is tl.webhooks is view.webhooks
+
+
+def test_a_journaled_batch_and_the_redis_backend_load_at_first_use() -> None:
+    loaded = loaded_after(
+        "from transactionlink_async import OrganizationToken, TransactionLink\n"
+        "from transactionlink_async.coordination import RedisCoordination\n"
+        "from transactionlink_async.journal import SqliteJournal\n"
+        "tl = TransactionLink(OrganizationToken('tot_x'))\n"
+        "tl.workflows.launch_many([], journal=SqliteJournal(':memory:'))"
+    )
+    assert {
+        "transactionlink_async._batches.journaled",
+        "transactionlink_async.coordination._redis",
+    } <= loaded

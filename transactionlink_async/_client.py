@@ -42,8 +42,7 @@ from ._session import NoAnswer, SessionSettings, Timeouts
 from ._transport import RawResponse, Transport
 from ._validate import check_base_url, check_proxy, check_ssl_context
 from ._version import __version__
-from ._webhooks.receive import Webhooks
-from .coordination import Coordination, LocalCoordination, RedisCoordination
+from .coordination import Coordination, LocalCoordination
 from .errors import (
     RateLimitError,
     TransportError,
@@ -55,6 +54,8 @@ from .resources.raw import RawResources
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from typing_extensions import Unpack
+
+    from ._webhooks.receive import Webhooks
 
 __all__ = ["DEFAULT_BASE_URL", "ClientOptions", "TransactionLink"]
 
@@ -173,8 +174,11 @@ class TransactionLink:
         )
         self._rate_limit = rate_limit
         self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
-        # Shared with every view: one key cache, one set of wake-ups.
-        self.webhooks: Webhooks = Webhooks(self._handle)
+        # Shared with every view (the list is, through copy.copy): one key cache, one set
+        # of wake-ups. Made at first use: signature checks load code a caller that never
+        # receives a delivery does not need.
+        self._webhooks: list[Webhooks] = []
+        self._webhooks_handle = self._handle
 
     def _bind(self, lifecycle: Lifecycle, retry: RetryPolicy, timeouts: Timeouts) -> None:
         """Set what a client and each of its views hold for themselves."""
@@ -255,6 +259,8 @@ class TransactionLink:
         redis_url = os.environ.get("TRANSACTIONLINK_REDIS_URL")
         if redis_url and "coordination" not in overrides:
             # Every worker process started with the same environment then acts as one.
+            from .coordination import RedisCoordination
+
             overrides["coordination"] = RedisCoordination(redis_url)
         return cls(**overrides)
 
@@ -273,6 +279,15 @@ class TransactionLink:
     @property
     def rate_limit(self) -> RateLimit | None:
         return self._rate_limit
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Verify signed deliveries and let them end `wait_for_completion` early."""
+        if not self._webhooks:
+            from ._webhooks.receive import Webhooks
+
+            self._webhooks.append(Webhooks(self._webhooks_handle))
+        return self._webhooks[0]
 
     @property
     def coordination(self) -> Coordination:

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._batches.defaults import DEFAULT_LAUNCH_CONCURRENCY
-from .._batches.journaled import JournaledLaunch
 from .._convert import unstructure
 from .._download.defaults import (
     DEFAULT_CHUNK_SIZE,
@@ -30,7 +29,6 @@ from .._validate import (
     check_text,
     utc_now,
 )
-from ..journal import Journal
 from ..models import LaunchRequest, WorkflowExecution
 from ._base import Resource
 
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
     from .._batches.launch import LaunchBatch
     from .._batches.wait import WaitBatch, Waits
     from .._download.results import DownloadedResult, ProgressCallback, Results, ResultStream
+    from ..journal import Journal
 
 __all__ = ["DEFAULT_MAX_RESULT_BYTES", "Workflows", "initialise_body"]
 
@@ -159,6 +158,9 @@ class Workflows(Resource):
                 lifecycle=self._client.lifecycle,
                 current_rate=self._launch_rate,
             )
+        # Only a journaled batch needs the journal's code (and sqlite3): loaded here.
+        from .._batches.journaled import JournaledLaunch
+
         journaled = JournaledLaunch(
             requests, journal=journal, launch=self._initialise, fetch=self.get
         )
