@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from .._threads import run_blocking, settle, start
 from .atomic import AtomicFile
 from .decide import md5_verdict
+from .heap import keep_freed_batches
 from .remote import RemoteBody, Restarted
 
 __all__ = ["DiskSink", "Md5", "MemorySink", "ProgressCallback", "Sink", "pump"]
@@ -102,6 +103,7 @@ class DiskSink:
         batch_size: int,
         md5: Md5,
     ) -> None:
+        keep_freed_batches(batch_size)
         self._file = file
         self._on_progress = on_progress
         self._total = total
