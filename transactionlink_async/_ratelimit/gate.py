@@ -8,7 +8,6 @@ import math
 import time
 
 import anyio
-import anyio.lowlevel
 import yarl
 
 from ..coordination import KnownPauses, RateBudget
@@ -185,7 +184,8 @@ class RateGate:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds`, or until the client closes (the caller then finds it closed)."""
         if self._is_closed:
-            await anyio.lowlevel.checkpoint()
+            # Still a checkpoint, where a cancel lands as at any other await.
+            await asyncio.sleep(0)
             return
         if self._closed is None:
             self._closed = asyncio.Event()
