@@ -135,12 +135,12 @@ class Transport:
                     watchdog.progress(attempt)
                 if response.status >= 400:
                     # An error answer is never "the result": read enough to explain it.
-                    data = await read_at_most(response.content, ERROR_BODY_LIMIT)
+                    pieces = [await read_at_most(response.content, ERROR_BODY_LIMIT)]
                 elif watchdog is None:
-                    data = await _read_body(response, max_body)
+                    pieces = await _read_body(response, max_body)
                 else:
-                    data = await _read_watched(response, max_body, watchdog, attempt)
-                return RawResponse(response.status, response.headers, data)
+                    pieces = await _read_watched(response, max_body, watchdog, attempt)
+                status, answer_headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise no_answer(exc) from exc
         except asyncio.CancelledError:
@@ -150,6 +150,9 @@ class Transport:
         finally:
             if watchdog is not None:
                 watchdog.finish(attempt)
+        # Joined once the attempt is over: the copy (and any wait for a worker thread) is
+        # no part of the answer's time limits, and the connection is back in the pool.
+        return RawResponse(status, answer_headers, await _joined(pieces))
 
     async def aclose(self) -> None:
         self._default.close()
@@ -158,9 +161,9 @@ class Transport:
         await self._session.aclose()
 
 
-async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> bytes:
+async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> list[bytes]:
     if max_body is None:
-        return await response.read()
+        return [await response.read()]
     length = response.content_length
     if length is not None and length > max_body:
         raise BodyTooLarge(length, max_body)
@@ -171,7 +174,7 @@ async def _read_body(response: aiohttp.ClientResponse, max_body: int | None) -> 
         if size > max_body:
             raise BodyTooLarge(None, max_body)
         chunks.append(chunk)
-    return await _joined(chunks, size)
+    return chunks
 
 
 async def _read_watched(
@@ -179,8 +182,8 @@ async def _read_watched(
     max_body: int | None,
     watchdog: Watchdog,
     attempt: Attempt | None,
-) -> bytes:
-    """The body, chunk by chunk as it arrives, telling the watchdog of each one."""
+) -> list[bytes]:
+    """The body's pieces, read as they arrive, telling the watchdog of each one."""
     if max_body is not None:
         length = response.content_length
         if length is not None and length > max_body:
@@ -197,18 +200,21 @@ async def _read_watched(
         if max_body is not None and size > max_body:
             raise BodyTooLarge(None, max_body)
         chunks.append(chunk)
-    return await _joined(chunks, size)
+    return chunks
 
 
-async def _joined(chunks: list[bytes], size: int) -> bytes:
+async def _joined(chunks: list[bytes]) -> bytes:
     """The pieces of a body as one bytes object, joined off the loop when it is large."""
     if len(chunks) == 1:
         return chunks[0]
-    if size <= _JOIN_OFF_LOOP:
+    if sum(map(len, chunks)) <= _JOIN_OFF_LOOP:
         return b"".join(chunks)
     # Pure copying with nothing to clean up: a cancelled caller need not wait for it.
     return await anyio.to_thread.run_sync(_join, chunks, abandon_on_cancel=True)
 
 
 def _join(chunks: list[bytes]) -> bytes:
-    return b"".join(chunks)
+    joined = b"".join(chunks)
+    # The pieces go now, not when the worker thread takes its next job.
+    chunks.clear()
+    return joined

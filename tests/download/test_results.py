@@ -932,6 +932,27 @@ async def test_large_bodies_are_joined_off_the_event_loop(
     assert joined_on_loop == [False]
 
 
+async def test_waiting_for_a_thread_to_join_a_body_is_no_part_of_its_time_limits(
+    fake: FakeTransactionLink,
+) -> None:
+    # The worker threads are shared (a web framework runs its sync handlers on them): a
+    # body that arrived whole is joined once the attempt is over, not timed out waiting.
+    big = {"records": ["x" * 1000] * 3000}
+    execution_id = fake.create_execution(big)
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens = limiter.total_tokens
+    limiter.total_tokens = 1
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, time.sleep, 1.0)
+            await anyio.sleep(0.05)
+            async with client(fake, timeouts=Timeouts(read=0.3, total=0.6)) as tl:
+                assert await tl.workflows.get_result(execution_id) == big
+    finally:
+        limiter.total_tokens = tokens
+    assert fake.count("GET", "/workflows/*/result") == 1
+
+
 async def test_a_linked_result_in_many_pieces_parses_whole(fake: FakeTransactionLink) -> None:
     document = {"records": [{"n": i, "pad": "y" * 200} for i in range(12_000)]}
     execution_id = fake.create_execution()
