@@ -90,6 +90,15 @@ def test_views_made_before_the_first_delivery_share_the_clients_webhooks() -> No
     assert nested.webhooks is tl.webhooks is view.webhooks
 
 
+def test_the_clients_webhooks_can_be_put_in_place_for_every_view() -> None:
+    tl = transactionlink_async.TransactionLink(transactionlink_async.OrganizationToken("tot_x"))
+    view = tl.with_options(timeouts=transactionlink_async.Timeouts(read=5.0))
+    own = transactionlink_async.Webhooks(tl._handle)
+    view.webhooks = own
+    assert tl.webhooks is own
+    assert view.webhooks is own
+
+
 def test_a_journaled_batch_and_the_redis_backend_load_at_first_use() -> None:
     loaded = loaded_after(
         "from transactionlink_async import OrganizationToken, TransactionLink\n"

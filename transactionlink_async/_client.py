@@ -289,6 +289,11 @@ class TransactionLink:
             self._webhooks.append(Webhooks(self._webhooks_handle))
         return self._webhooks[0]
 
+    @webhooks.setter
+    def webhooks(self, webhooks: Webhooks) -> None:
+        # For tests that put their own in place: this client and its views then use it.
+        self._webhooks[:] = [webhooks]
+
     @property
     def coordination(self) -> Coordination:
         """The backend this client shares its token, news and pacing through."""
