@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+import redis.asyncio
 from aiohttp import web
 
 from transactionlink_async import ApiKey, TransactionLink
@@ -39,6 +40,12 @@ def _env(fake: FakeTransactionLink, redis_url: str) -> dict[str, str]:
     return env
 
 
+async def _clients(watcher: redis.asyncio.Redis) -> int:
+    """Connections the Redis server holds, this one included."""
+    info = await watcher.info("clients")
+    return int(info["connected_clients"])
+
+
 @asynccontextmanager
 async def webhook_receiver(tl: TransactionLink) -> AsyncIterator[str]:
     """The app side of the deployment: receives the deliveries, in this process."""
@@ -59,6 +66,8 @@ async def test_arq_workers_share_one_token_and_wake_on_webhooks(
 ) -> None:
     fake.define_workflow("kyc", statuses=("RUNNING", "COMPLETED"), seconds_per_status=0.3)
     env = _env(fake, redis_url)
+    watcher = redis.asyncio.Redis.from_url(redis_url)
+    before = await _clients(watcher)
     workers = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -71,6 +80,13 @@ async def test_arq_workers_share_one_token_and_wake_on_webhooks(
         )
         for _ in range(2)
     ]
+    # Both workers up and polling before any job: four interpreters starting at once on
+    # a small CI machine can hold a Redis read past its limit, and a client that cannot
+    # read the shared token in time rightly authorizes on its own.
+    with anyio.fail_after(30):
+        while await _clients(watcher) < before + 2:  # noqa: ASYNC110 (another process)
+            await anyio.sleep(0.05)
+    await watcher.aclose()
     receiver = TransactionLink(
         ApiKey(fake.api_key, fake.api_secret),
         base_url=fake.base_url,
