@@ -17,6 +17,7 @@ import yarl
 
 from ._auth import ApiKey, Credentials, OrganizationToken, credentials_from_env, keeper_for
 from ._batches.wake import WakeRegistry
+from ._download.heap import keep_freed_reads
 from ._download.s3_session import S3Session
 from ._handle import ClientHandle, Lifecycle
 from ._observe.events import Events
@@ -174,6 +175,7 @@ class TransactionLink:
         )
         self._rate_limit = rate_limit
         self._bind(self._root_lifecycle, retry or RetryPolicy(), settings.timeouts)
+        keep_freed_reads()
         # Shared with every view (the list is, through copy.copy): one key cache, one set
         # of wake-ups. Made at first use: signature checks load code a caller that never
         # receives a delivery does not need.

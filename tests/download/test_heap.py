@@ -1,4 +1,4 @@
-"""A download's freed batches stay in the C heap instead of being faulted in anew."""
+"""Freed body memory (a download's batches, socket reads) stays in the C heap."""
 
 from __future__ import annotations
 
@@ -40,14 +40,18 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 """
 
 
-def page_faults(mode: str, batch_mib: int) -> int:
-    # The allocator as it comes: no preloaded one, no tuning of glibc's.
+def _plain_allocator() -> dict[str, str]:
+    """The environment with the allocator as it comes: no preloaded one, no tuning."""
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("MALLOC_")}
     env.pop("GLIBC_TUNABLES", None)
+    return env
+
+
+def page_faults(mode: str, batch_mib: int) -> int:
     done = subprocess.run(  # noqa: S603
         [sys.executable, "-c", CHURN, mode, str(batch_mib)],
         cwd=ROOT,
-        env=env,
+        env=_plain_allocator(),
         capture_output=True,
         text=True,
         check=True,
@@ -61,3 +65,43 @@ def test_freed_batches_are_reused_without_page_faults(batch_mib: int) -> None:
     # the next one: 128 MiB of batches, some 32,000 faults.
     assert page_faults("plain", batch_mib) > 16_000
     assert page_faults("keep", batch_mib) < 1_000
+
+
+# Small answers read from a socket as asyncio reads them: into a fresh 256 KiB buffer,
+# shrunk to the bytes that came. A mapped buffer shrinks to a mapping of a page or two,
+# whose freeing never raises glibc's threshold: each read maps and faults anew.
+READS = """
+import resource, socket, sys
+if sys.argv[1] == "client":
+    from transactionlink_async import OrganizationToken, TransactionLink
+    TransactionLink(OrganizationToken("tot_x"))
+ours, theirs = socket.socketpair()
+def reads():
+    for _ in range(200):
+        theirs.send(b"x" * 700)
+        answer = ours.recv(256 * 1024)
+        del answer
+reads()
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+reads()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+"""
+
+
+def read_faults(mode: str) -> int:
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", READS, mode],
+        cwd=ROOT,
+        env=_plain_allocator(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.split()[-1])
+
+
+def test_a_client_keeps_each_reads_buffer_in_the_heap() -> None:
+    # Mapped of its own, each read's buffer is fresh pages: 200 reads, at least 200 faults
+    # (the pages written before the buffer shrinks), and three system calls each.
+    assert read_faults("plain") >= 200
+    assert read_faults("client") < 20
