@@ -50,13 +50,13 @@ from .errors import (
     error_for_status,
 )
 from .resources import Cases, Parameters, Workflows
-from .resources.raw import RawResources
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from typing_extensions import Unpack
 
     from ._webhooks.receive import Webhooks
+    from .resources.raw import RawResources
 
 __all__ = ["DEFAULT_BASE_URL", "ClientOptions", "TransactionLink"]
 
@@ -238,6 +238,8 @@ class TransactionLink:
         >>> answer.headers.get("X-Request-Id"), answer.parsed.status
         """
         if self._raw is None:
+            from .resources.raw import RawResources
+
             self._raw = RawResources(self.cases, self.parameters, self.workflows)
         return self._raw
 
