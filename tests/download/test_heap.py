@@ -47,9 +47,10 @@ def _plain_allocator() -> dict[str, str]:
     return env
 
 
-def page_faults(mode: str, batch_mib: int) -> int:
+def faults_in_child(script: str, *args: str) -> int:
+    """The page faults `script` counts in a fresh interpreter, which it prints last."""
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", CHURN, mode, str(batch_mib)],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env=_plain_allocator(),
         capture_output=True,
@@ -63,8 +64,8 @@ def page_faults(mode: str, batch_mib: int) -> int:
 def test_freed_batches_are_reused_without_page_faults(batch_mib: int) -> None:
     # Without it, each batch goes back to the system and its pages fault in again for
     # the next one: 128 MiB of batches, some 32,000 faults.
-    assert page_faults("plain", batch_mib) > 16_000
-    assert page_faults("keep", batch_mib) < 1_000
+    assert faults_in_child(CHURN, "plain", str(batch_mib)) > 16_000
+    assert faults_in_child(CHURN, "keep", str(batch_mib)) < 1_000
 
 
 # Small answers read from a socket as asyncio reads them: into a fresh 256 KiB buffer,
@@ -88,20 +89,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 """
 
 
-def read_faults(mode: str) -> int:
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", READS, mode],
-        cwd=ROOT,
-        env=_plain_allocator(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout.split()[-1])
-
-
 def test_a_client_keeps_each_reads_buffer_in_the_heap() -> None:
     # Mapped of its own, each read's buffer is fresh pages: 200 reads, at least 200 faults
     # (the pages written before the buffer shrinks), and three system calls each.
-    assert read_faults("plain") >= 200
-    assert read_faults("client") < 20
+    assert faults_in_child(READS, "plain") >= 200
+    assert faults_in_child(READS, "client") < 20
