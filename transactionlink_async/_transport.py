@@ -15,7 +15,7 @@ from ._deadline import Attempt, Watchdog
 from ._retry import Failure
 from ._session import LazySession, NoAnswer, SessionSettings, Timeouts, no_answer, read_at_most
 
-__all__ = ["BodyTooLarge", "RawResponse", "Timing", "Transport"]
+__all__ = ["BodyTooLarge", "RawResponse", "Timing", "Transport", "join_pieces"]
 
 #: How much of an error answer's body is kept (enough for any ErrorResponse).
 ERROR_BODY_LIMIT = 64 * 1024
@@ -210,11 +210,12 @@ async def _joined(chunks: list[bytes]) -> bytes:
     if sum(map(len, chunks)) <= _JOIN_OFF_LOOP:
         return b"".join(chunks)
     # Pure copying with nothing to clean up: a cancelled caller need not wait for it.
-    return await anyio.to_thread.run_sync(_join, chunks, abandon_on_cancel=True)
+    return await anyio.to_thread.run_sync(join_pieces, chunks, abandon_on_cancel=True)
 
 
-def _join(chunks: list[bytes]) -> bytes:
-    joined = b"".join(chunks)
+def join_pieces(chunks: list[bytes]) -> bytes:
+    """The pieces as one bytes object, the list emptied: meant for a worker thread."""
+    joined = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     # The pieces go now, not when the worker thread takes its next job.
     chunks.clear()
     return joined

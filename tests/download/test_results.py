@@ -919,13 +919,13 @@ async def test_large_bodies_are_joined_off_the_event_loop(
     big_inline = fake.create_execution(big)
     small_inline = fake.create_execution({"records": [1]})
     joined_on_loop: list[bool] = []
-    join = _transport._join
+    join = _transport.join_pieces
 
     def spy(chunks: list[bytes]) -> bytes:
         joined_on_loop.append(threading.current_thread() is threading.main_thread())
         return join(chunks)
 
-    monkeypatch.setattr(_transport, "_join", spy)
+    monkeypatch.setattr(_transport, "join_pieces", spy)
     async with client(fake) as tl:
         assert await tl.workflows.get_result(big_inline) == big
         assert await tl.workflows.get_result(small_inline) == {"records": [1]}

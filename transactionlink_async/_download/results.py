@@ -15,7 +15,7 @@ import attrs
 
 from .._handle import ClientHandle
 from .._request import ApiRequest, parse_json
-from .._transport import BodyTooLarge, RawResponse
+from .._transport import BodyTooLarge, RawResponse, join_pieces
 from .._validate import check_id
 from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
 from .atomic import AtomicFile
@@ -382,8 +382,7 @@ def _parse_result(
 ) -> Any:
     """The JSON of a result's bytes as stored, in pieces: gunzipped (within `limit`) if
     need be. Joined here, in the worker thread for a large result, as the copy is long."""
-    raw = parts[0] if len(parts) == 1 else b"".join(parts)
-    parts.clear()
+    raw = join_pieces(parts)
     text = _decoded(raw, encoding, limit, execution_id)
     try:
         # In a worker thread for large results (see _compute): one that shares the GIL.
