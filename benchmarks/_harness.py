@@ -49,11 +49,14 @@ _SDK_ROOT_ENV = "BENCH_SDK_ROOT"
 #: client with a core to spare, the server on another machine, can do.
 CHILD_CPUS_ENV = "BENCH_CHILD_CPUS"
 BEFORE_SUFFIX = "@before"
+#: The contender that measures a limit no SDK can go below (e.g. bench_stalls.decode_floor).
+FLOOR = "floor"
 
 __all__ = [
     "BEFORE_ENV",
     "BEFORE_SUFFIX",
     "CHILD_CPUS_ENV",
+    "FLOOR",
     "RESULTS",
     "ServerInfo",
     "before_root",

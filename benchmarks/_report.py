@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ._harness import BEFORE_SUFFIX, RESULTS, ROOT, machine
+from ._harness import BEFORE_SUFFIX, FLOOR, RESULTS, ROOT, machine
 from ._targets import target_lines
 
 __all__ = ["headline", "update_readme", "write_results_readme"]
@@ -285,7 +285,7 @@ def _stall_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
             f"{_fmt(_median(summary, 'handwritten', 'cpu_lag_max_ms'))} "
             f"({_fmt(_median(summary, 'handwritten', 'cpu_lag_p99_ms'))})",
             _fmt(_median(summary, "sdk", "gc_max_ms")),
-            _fmt(_median(summary, "floor", "cpu_lag_max_ms")),
+            _fmt(_median(summary, FLOOR, "cpu_lag_max_ms")),
             verdict,
         ]
         lines.append(f"| {name.removeprefix('stall_')} | " + " | ".join(cells) + " |")

@@ -26,7 +26,7 @@ import yarl
 
 from transactionlink_async import OrganizationToken, TransactionLink
 
-from ._harness import BEFORE_ENV, compare, fake_server
+from ._harness import BEFORE_ENV, FLOOR, compare, fake_server
 from ._lag import LagProbe
 
 MB = 1000 * 1000
@@ -35,8 +35,6 @@ INLINE_BYTES = 58 * MB
 LINKED_BYTES = 256 * MiB
 WEBHOOK_BYTES = 1 * MiB - 512
 WEBHOOK_COUNT = 20
-#: The contender that measures what no parse can go below (see decode_floor).
-FLOOR = "floor"
 
 
 def _client(base_url: str, token: str) -> TransactionLink:
