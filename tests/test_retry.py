@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -236,11 +237,20 @@ def test_webhooks_flow_when_said_so_or_after_a_recent_delivery(
         assert flowing is (last is not None and now - last <= WEBHOOKS_RECENT)
 
 
-@given(st.floats(min_value=0.01, max_value=1e5), st.floats(min_value=0, max_value=0.99))
-def test_the_safety_net_interval_stays_within_its_jitter(interval: float, jitter: float) -> None:
-    policy = PollPolicy(safety_interval=interval, jitter=jitter)
-    delay = safety_delay(policy)
-    assert interval * (1 - jitter) - 1e-9 <= delay <= interval * (1 + jitter) + 1e-9
+@given(
+    st.floats(min_value=0.01, max_value=1e5),
+    st.floats(min_value=0, max_value=0.99),
+    st.integers(min_value=0, max_value=10**7),
+    st.floats(min_value=1e-3, max_value=1e6),
+)
+def test_the_safety_net_interval_stays_within_its_jitter_and_its_rate(
+    interval: float, jitter: float, waits: int, rate: float
+) -> None:
+    policy = PollPolicy(safety_interval=interval, jitter=jitter, safety_rate=rate)
+    # The interval, or longer when that many waits' checks would pass the rate.
+    expected = max(interval, waits / rate)
+    delay = safety_delay(policy, waits)
+    assert expected * (1 - jitter) * (1 - 1e-9) <= delay <= expected * (1 + jitter) * (1 + 1e-9)
 
 
 def test_the_safety_net_defaults_and_validation() -> None:
@@ -248,5 +258,9 @@ def test_the_safety_net_defaults_and_validation() -> None:
     assert PollPolicy().webhooks is None
     with pytest.raises(ValueError, match="safety_interval"):
         PollPolicy(safety_interval=0)
+    assert PollPolicy().safety_rate == 100.0
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="safety_rate"):
+            PollPolicy(safety_rate=bad)
     with pytest.raises(TypeError, match="webhooks"):
         PollPolicy(webhooks="yes")  # type: ignore[arg-type]

@@ -76,10 +76,15 @@ class PollPolicy:
 
     While webhooks flow, a delivery ends the wait, and polling is only a safety net:
     scheduled checks are then `safety_interval` apart (±jitter), so a delivery that never
-    arrives is still caught within that time. `webhooks=None` (the default) tells from
-    the client itself: webhooks flow once it handled a verified delivery in the last
-    10 minutes (`tl.webhooks.handle`, the ready receivers). `True` says they are set up
-    (stretch from the first check); `False` polls on the schedule above whatever comes.
+    arrives is still caught within that time. The safety net of all of a client's waits
+    together makes at most about `safety_rate` checks a second: with more than
+    `safety_interval * safety_rate` executions waited on (6,000 by default), each one's
+    safety interval is their number over `safety_rate` (100,000 waits: 1,000 s), so that
+    checks for deliveries that are rarely lost never crowd out the ones that came.
+    `webhooks=None` (the default) tells from the client itself: webhooks flow once it
+    handled a verified delivery in the last 10 minutes (`tl.webhooks.handle`, the ready
+    receivers). `True` says they are set up (stretch from the first check); `False` polls
+    on the schedule above whatever comes.
     """
 
     initial: float = attrs.field(default=1.0, validator=_positive)
@@ -88,6 +93,7 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.2)
     honour_retry_after: bool = True
     safety_interval: float = attrs.field(default=60.0, validator=_positive)
+    safety_rate: float = attrs.field(default=100.0, validator=_positive)
     webhooks: bool | None = attrs.field(default=None, validator=_optional_bool)
 
     @multiplier.validator
@@ -265,6 +271,8 @@ def webhooks_flowing(policy: PollPolicy, last_wake: float | None, now: float) ->
     return last_wake is not None and now - last_wake <= WEBHOOKS_RECENT
 
 
-def safety_delay(policy: PollPolicy, rand: Random = random.uniform) -> float:
-    """Seconds between the safety-net checks of a wait that webhooks will end."""
-    return policy.safety_interval * (1.0 + rand(-policy.jitter, policy.jitter))
+def safety_delay(policy: PollPolicy, waits: int = 1, rand: Random = random.uniform) -> float:
+    """Seconds between the safety-net checks of a wait that webhooks will end, when the
+    client waits on `waits` executions: their checks together stay within `safety_rate`."""
+    interval = max(policy.safety_interval, waits / policy.safety_rate)
+    return interval * (1.0 + rand(-policy.jitter, policy.jitter))

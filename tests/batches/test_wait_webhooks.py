@@ -159,3 +159,26 @@ async def test_a_woken_check_that_finds_no_final_status_is_followed_on_the_sched
     assert done.status is WorkflowStatus.COMPLETED
     first, second = gets(fake, execution_id)
     assert second - first < 0.5
+
+
+async def test_the_safety_net_of_many_waits_stays_within_its_rate(
+    fake: FakeTransactionLink, tl: TransactionLink
+) -> None:
+    # 40 executions at 20 safety checks a second: 2 s apart each, not 0.2 s. Each wait
+    # counts the executions waited on when it starts its stretched sleep, so the i-th
+    # sees at least i + 1 of them; every one is still caught, with no delivery at all.
+    count, interval, rate = 40, 0.2, 20.0
+    policy = PollPolicy(
+        initial=0.02, jitter=0.0, safety_interval=interval, safety_rate=rate, webhooks=True
+    )
+    ids = [await execution(fake, tl, "COMPLETED") for _ in range(count)]
+    began = time.monotonic()
+    done = await asyncio.wait_for(
+        asyncio.gather(*(tl.workflows.wait_for_completion(i, poll=policy) for i in ids)), 10
+    )
+    assert {d.status for d in done} == {WorkflowStatus.COMPLETED}
+    checked = [gets(fake, i) for i in ids]
+    assert all(len(c) == 1 for c in checked)
+    for index, [at] in enumerate(checked):
+        assert at - began >= max(interval, (index + 1) / rate) - 0.05
+    assert checked[-1][0] - began < count / rate + 0.5

@@ -34,6 +34,11 @@ class WakeRegistry:
         #: When (on `clock`) the last wake-up was handled; None before the first.
         self.last_wake: float | None = None
 
+    @property
+    def waited_on(self) -> int:
+        """How many executions have a waiter now."""
+        return len(self._waiters)
+
     def add(self, execution_id: str, waiter: Wakeable) -> None:
         """Tell `waiter` of every wake-up for `execution_id` until it is discarded."""
         held = self._waiters.get(execution_id)
