@@ -135,9 +135,11 @@ async def sdk(base_url: str, token: str, waits: int, window: float) -> dict[str,
 
 
 async def sdk_webhooks(base_url: str, token: str, waits: int, window: float) -> dict[str, Any]:
-    """The same waits, with a webhook receiver (aiohttp_handler) waking them early."""
-    ids = await _launch(base_url, token, waits, window)
-    gets_before = await _server_gets(base_url)
+    """The same waits, with a webhook receiver (aiohttp_handler) waking them early.
+
+    Subscribed before the launches, as a deployment is: an execution that finishes
+    before its wait begins is announced too (the client remembers it for the wait).
+    """
     returned: dict[str, float] = {}
     async with TransactionLink(OrganizationToken(token), base_url=base_url) as tl:
         app = web.Application()
@@ -149,6 +151,8 @@ async def sdk_webhooks(base_url: str, token: str, waits: int, window: float) -> 
         async with aiohttp.ClientSession() as control:
             await _control(control, base_url, "webhooks/subscribe", {"url": hook})
             try:
+                ids = await _launch(base_url, token, waits, window)
+                gets_before = await _server_gets(base_url)
                 cpu = time.process_time()
 
                 async def wait(execution_id: str) -> None:
