@@ -78,9 +78,11 @@ class PollPolicy:
     scheduled checks are then `safety_interval` apart (±jitter), so a delivery that never
     arrives is still caught within that time. The safety net of all of a client's waits
     together makes at most about `safety_rate` checks a second: with more than
-    `safety_interval * safety_rate` executions waited on (6,000 by default), each one's
-    safety interval is their number over `safety_rate` (100,000 waits: 1,000 s), so that
-    checks for deliveries that are rarely lost never crowd out the ones that came.
+    `safety_interval * safety_rate` waits (6,000 by default), each one's safety interval
+    is their number over `safety_rate` (100,000 waits: 1,000 s), so that checks for
+    deliveries that are rarely lost never crowd out the ones that came. Each wait counts
+    the others when its safety sleep begins: waits started together reach that pace
+    after the first of them have had one safety check.
     `webhooks=None` (the default) tells from the client itself: webhooks flow once it
     handled a verified delivery in the last 10 minutes (`tl.webhooks.handle`, the ready
     receivers). `True` says they are set up (stretch from the first check); `False` polls

@@ -165,8 +165,8 @@ async def test_the_safety_net_of_many_waits_stays_within_its_rate(
     fake: FakeTransactionLink, tl: TransactionLink
 ) -> None:
     # 40 executions at 20 safety checks a second: 2 s apart each, not 0.2 s. Each wait
-    # counts the executions waited on when it starts its stretched sleep, so the i-th
-    # sees at least i + 1 of them; every one is still caught, with no delivery at all.
+    # counts the waits when it starts its stretched sleep, so the i-th sees at least
+    # i + 1 of them; every one is still caught, with no delivery at all.
     count, interval, rate = 40, 0.2, 20.0
     policy = PollPolicy(
         initial=0.02, jitter=0.0, safety_interval=interval, safety_rate=rate, webhooks=True

@@ -48,3 +48,23 @@ async def test_wake_all_sets_every_listener_and_the_ids_waited_on_are_known() ->
         assert second.is_set()
     assert registry.waiting_ids() == []
     assert registry.wake_all() == 0
+
+
+def test_every_waiter_counts_once_however_many_share_an_execution() -> None:
+    registry = WakeRegistry()
+    first, second, third = anyio.Event(), anyio.Event(), anyio.Event()
+    registry.add("a", first)
+    registry.add("a", first)  # the same waiter again: still one
+    registry.add("a", second)
+    registry.add("a", second)
+    registry.add("b", third)
+    assert registry.waiters == 3
+    registry.discard("a", third)  # not a waiter of "a": nothing changes
+    registry.discard("c", first)
+    assert registry.waiters == 3
+    registry.discard("a", first)
+    registry.discard("a", first)
+    assert registry.waiters == 2
+    registry.discard("a", second)
+    registry.discard("b", third)
+    assert registry.waiters == 0

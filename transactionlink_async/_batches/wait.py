@@ -213,7 +213,7 @@ class _Waiter:
                     if self._woken:
                         due = loop.time()
                     elif stretch and safety is None and self._flowing():
-                        safety = safety_delay(self.policy, self.client.wakeups.waited_on)
+                        safety = safety_delay(self.policy, self.client.wakeups.waiters)
                         due = max(due, since + safety)
                     future = self._sleep_until(due, exact=exact)
                     try:

@@ -33,11 +33,12 @@ class WakeRegistry:
         self._clock = clock
         #: When (on `clock`) the last wake-up was handled; None before the first.
         self.last_wake: float | None = None
+        self._count = 0
 
     @property
-    def waited_on(self) -> int:
-        """How many executions have a waiter now."""
-        return len(self._waiters)
+    def waiters(self) -> int:
+        """How many waiters are registered now (several on one execution count each)."""
+        return self._count
 
     def add(self, execution_id: str, waiter: Wakeable) -> None:
         """Tell `waiter` of every wake-up for `execution_id` until it is discarded."""
@@ -45,18 +46,26 @@ class WakeRegistry:
         if held is None:
             self._waiters[execution_id] = waiter
         elif isinstance(held, set):
+            if waiter in held:
+                return
             held.add(waiter)
         elif held is not waiter:
             self._waiters[execution_id] = {held, waiter}
+        else:
+            return
+        self._count += 1
 
     def discard(self, execution_id: str, waiter: Wakeable) -> None:
         held = self._waiters.get(execution_id)
         if held is waiter:
             del self._waiters[execution_id]
-        elif isinstance(held, set):
+        elif isinstance(held, set) and waiter in held:
             held.discard(waiter)
             if not held:
                 del self._waiters[execution_id]
+        else:
+            return
+        self._count -= 1
 
     def _of(self, execution_id: str) -> tuple[Wakeable, ...]:
         held = self._waiters.get(execution_id)
