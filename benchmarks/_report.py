@@ -182,6 +182,7 @@ def headline(summaries: dict[str, dict[str, Any]] | None = None) -> str:
                     name.removeprefix("wait_")
                     .replace("_scaling", " (20 s window)")
                     .replace("_polling_120s", " (120 s window)")
+                    .replace("_webhooks_300s", " (webhooks, 300 s window)")
                 )
                 lines.append(f"| {label} | {contender} | " + " | ".join(cells) + " |")
     lines += _idle_lines(summaries)
