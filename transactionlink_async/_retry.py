@@ -275,6 +275,6 @@ def webhooks_flowing(policy: PollPolicy, last_wake: float | None, now: float) ->
 
 def safety_delay(policy: PollPolicy, waits: int = 1, rand: Random = random.uniform) -> float:
     """Seconds between the safety-net checks of a wait that webhooks will end, when the
-    client waits on `waits` executions: their checks together stay within `safety_rate`."""
+    client has `waits` waits: their checks together stay within `safety_rate`."""
     interval = max(policy.safety_interval, waits / policy.safety_rate)
     return interval * (1.0 + rand(-policy.jitter, policy.jitter))
