@@ -7,13 +7,13 @@ import weakref
 from collections.abc import Mapping
 
 import aiohttp
-import anyio
 import attrs
 import yarl
 
 from ._deadline import Attempt, Watchdog
 from ._retry import Failure
 from ._session import LazySession, NoAnswer, SessionSettings, Timeouts, no_answer, read_at_most
+from ._threads import compute
 
 __all__ = ["BodyTooLarge", "RawResponse", "Timing", "Transport", "join_pieces"]
 
@@ -210,7 +210,7 @@ async def _joined(chunks: list[bytes]) -> bytes:
     if sum(map(len, chunks)) <= _JOIN_OFF_LOOP:
         return b"".join(chunks)
     # Pure copying with nothing to clean up: a cancelled caller need not wait for it.
-    return await anyio.to_thread.run_sync(join_pieces, chunks, abandon_on_cancel=True)
+    return await compute(join_pieces, chunks)
 
 
 def join_pieces(chunks: list[bytes]) -> bytes:

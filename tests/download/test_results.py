@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -270,6 +271,50 @@ async def test_large_and_gzip_results_are_parsed_off_the_event_loop(
     # Two bodies of 2 MiB and a gzip one (it could inflate to anything) in a worker
     # thread; a small plain body is cheaper to parse than to hand over.
     assert on_loop == [False, False, False, True]
+
+
+FIRST_LARGE_RESULTS = """
+import asyncio, json, sys, threading
+from transactionlink_async import OrganizationToken, TransactionLink
+from transactionlink_async.testing import FakeTransactionLink
+
+async def main():
+    async with FakeTransactionLink() as fake:
+        inline = fake.create_execution({"records": [{"n": n} for n in range(200_000)]})
+        linked = fake.create_execution()
+        fake.set_stored_result(linked, json.dumps(list(range(500_000))).encode())
+        token = OrganizationToken(fake.org_token)
+        async with TransactionLink(token, base_url=fake.base_url) as tl:
+            await tl.workflows.get(inline)
+            imported = []
+            def note(event, args):
+                if event == "import":
+                    imported.append([args[0], threading.current_thread().name])
+            sys.addaudithook(note)
+            await tl.workflows.get_result(inline)
+            await tl.workflows.get_result(linked)
+            print(json.dumps(imported))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_large_results_import_nothing_of_weight_on_the_loop() -> None:
+    # A plain asyncio process. Imported on the loop, the result modules would stop it
+    # for 15 to 50 ms in the first request for a result; the first worker thread taken
+    # through anyio would import anyio's event-loop backend (some 50 ms more).
+    found = subprocess.run(  # noqa: S603 - this interpreter, a script of ours
+        [sys.executable, "-c", FIRST_LARGE_RESULTS], check=True, capture_output=True, text=True
+    )
+    imported = json.loads(found.stdout)
+    ours = [thread for name, thread in imported if name.startswith("transactionlink_async")]
+    assert ours  # what the results need was imported then, and the script saw it
+    on_loop = [
+        name
+        for name, thread in imported
+        if thread == "MainThread" and name.startswith(("transactionlink_async", "anyio"))
+    ]
+    assert not on_loop, on_loop
 
 
 async def test_stream_result_chunks(fake: FakeTransactionLink) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +14,7 @@ import attrs
 
 from .._handle import ClientHandle
 from .._request import ApiRequest, parse_json
+from .._threads import compute
 from .._transport import BodyTooLarge, RawResponse, join_pieces
 from .._validate import check_id
 from ..errors import InvalidResponseError, ResultDownloadError, ResultTooLargeError
@@ -364,7 +364,7 @@ async def _compute(fn: Callable[..., T], *args: Any, off_loop: bool) -> T:
     if not off_loop:
         return fn(*args)
     # Pure computation with nothing to clean up: a cancelled caller need not wait for it.
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
+    return await compute(fn, *args)
 
 
 def _parse_large_answer(body: bytes, request: ApiRequest) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
@@ -20,6 +21,7 @@ from .._handle import ClientHandle
 from .._observe.operations import traced
 from .._request import ApiRequest
 from .._retry import PollPolicy, RetryMode
+from .._threads import compute
 from .._validate import (
     check_concurrency,
     check_expires_at,
@@ -74,6 +76,17 @@ class Workflows(Resource):
 
             self._result_calls = Results(self._client)
         return self._result_calls
+
+    async def _results_off_loop(self) -> Results:
+        """`_results`, its modules imported in a worker thread the first time.
+
+        Imported on the loop, they would stop it for 15 ms (50 ms where no bytecode is
+        cached) in the first request that needs them, which a web worker's other
+        requests would feel; in a thread, the interpreter hands the GIL over meanwhile.
+        """
+        if self._result_calls is None:
+            await compute(importlib.import_module, ".._download.results", __package__)
+        return self._results
 
     @property
     def _waits(self) -> Waits:
@@ -256,11 +269,12 @@ class Workflows(Resource):
         `stream_result` or `download_result` for those.
         """
         check_id("execution_id", execution_id)
+        results = await self._results_off_loop()
         return await traced(
             self._client.observation,
             "get_result",
             execution_id,
-            self._results.get(execution_id, max_bytes=max_bytes),
+            results.get(execution_id, max_bytes=max_bytes),
         )
 
     def stream_result(
@@ -315,11 +329,12 @@ class Workflows(Resource):
         limits the rate; TLS already guards the bytes in transit).
         """
         check_id("execution_id", execution_id)
+        results = await self._results_off_loop()
         return await traced(
             self._client.observation,
             "download",
             execution_id,
-            self._results.download(
+            results.download(
                 execution_id,
                 destination,
                 on_progress=on_progress,
