@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .collector import HOLD_FROM, collector_held
+from .json_pieces import loads_in_pieces
 
 __all__ = ["loads_sharing_the_gil"]
 
@@ -23,10 +24,15 @@ def loads_sharing_the_gil(text: str | bytes) -> Any:
     object: at each one the interpreter may hand the GIL over (every 5 ms by default,
     `sys.setswitchinterval`), so the loop runs while the document is parsed. A document
     with no objects (one huge array of numbers or strings) still parses in one stretch.
+
     A document of `HOLD_FROM` bytes or more is parsed with the cycle collector held off
     (see `collector_held`): its collections, not the parse, were the longest stalls.
+    Given as bytes, it is also decoded and parsed a piece at a time (`loads_in_pieces`):
+    decoding it into one str would hold the GIL for tens of milliseconds.
     """
     if len(text) < HOLD_FROM:
         return json.loads(text, object_hook=_same)
     with collector_held():
-        return json.loads(text, object_hook=_same)
+        if isinstance(text, str):
+            return json.loads(text, object_hook=_same)
+        return loads_in_pieces(text)
