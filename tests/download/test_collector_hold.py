@@ -34,13 +34,14 @@ import gc, json, sys
 
 import aiohttp  # the heap of a real client
 
-from transactionlink_async._download.json_whole import _same, loads_sharing_the_gil
+from transactionlink_async._download.json_pieces import unchanged
+from transactionlink_async._download.json_whole import loads_sharing_the_gil
 from transactionlink_async.testing._s3data import GeneratedJson
 
 document = GeneratedJson(24_000_000)
 text = b"".join(document.read(0, document.size))
 parse = loads_sharing_the_gil if sys.argv[1] == "held" else (
-    lambda text: json.loads(text, object_hook=_same)
+    lambda text: json.loads(text, object_hook=unchanged)
 )
 gc.collect()
 tracked_before = len(gc.get_objects())

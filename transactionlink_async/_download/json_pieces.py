@@ -23,7 +23,7 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any, cast
 
-__all__ = ["PIECE", "loads_in_pieces"]
+__all__ = ["PIECE", "loads_in_pieces", "unchanged"]
 
 PIECE = 1024 * 1024
 """Bytes decoded at a time: about a millisecond with the GIL held."""
@@ -130,7 +130,8 @@ def _interning_hook() -> _Hook:
     return hook
 
 
-def _same(value: dict[str, Any]) -> dict[str, Any]:
+def unchanged(value: dict[str, Any]) -> dict[str, Any]:
+    """An `object_hook` that keeps each object: a Python call at which the GIL may pass."""
     return value
 
 
@@ -220,9 +221,9 @@ def loads_in_pieces(data: bytes, piece: int = PIECE) -> Any:
     window = _Window(data, piece)
     hook = _interning_hook()
     scan = _scanner(json.JSONDecoder(object_pairs_hook=hook))
-    # Batches share keys within themselves, as json.loads does; `_same` is a Python call
+    # Batches share keys within themselves, as json.loads does; `unchanged` is a Python call
     # per object, at which the interpreter may hand the GIL over.
-    scan_batch = _scanner(json.JSONDecoder(object_hook=_same))
+    scan_batch = _scanner(json.JSONDecoder(object_hook=unchanged))
     entered: list[_Entered] = []
     opened = False
     while True:

@@ -6,13 +6,9 @@ import json
 from typing import Any
 
 from .collector import HOLD_FROM, collector_held
-from .json_pieces import loads_in_pieces
+from .json_pieces import loads_in_pieces, unchanged
 
 __all__ = ["loads_sharing_the_gil"]
-
-
-def _same(value: dict[str, Any]) -> dict[str, Any]:
-    return value
 
 
 def loads_sharing_the_gil(text: str | bytes) -> Any:
@@ -31,8 +27,8 @@ def loads_sharing_the_gil(text: str | bytes) -> Any:
     decoding it into one str would hold the GIL for tens of milliseconds.
     """
     if len(text) < HOLD_FROM:
-        return json.loads(text, object_hook=_same)
+        return json.loads(text, object_hook=unchanged)
     with collector_held():
         if isinstance(text, str):
-            return json.loads(text, object_hook=_same)
+            return json.loads(text, object_hook=unchanged)
         return loads_in_pieces(text)
